@@ -1,0 +1,1 @@
+"""The Litestar app: one module per surface (distribution, health, …) plus shared plumbing."""

@@ -1,0 +1,20 @@
+"""Builds the Litestar application around the services the composition root made."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+
+from api import distribution, health
+from api.errors import HANDLERS
+from api.services import Services
+
+
+def create_app(services: Services) -> Litestar:
+    app = Litestar(
+        route_handlers=[distribution.router, health.health],
+        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        lifespan=list(services.lifespan),
+        openapi_config=None,
+    )
+    app.state.services = services
+    return app

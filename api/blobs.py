@@ -1,0 +1,213 @@
+"""Blobs and blob uploads on /v2: HEAD/GET (with Range), DELETE, POST/PATCH/PUT/GET/DELETE
+of upload sessions, single-POST and monolithic uploads, and cross-repository mounts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response
+from litestar.response import Stream
+
+from api.auth import DELETE, PULL, PUSH, authorize
+from api.oci import API_VERSION, error_response, oci_response, parse_content_range, parse_range
+from api.services import Services
+from domain.errors import RegistryError
+from domain.names import parse_digest
+from domain.registry import Caller
+from projections import blob_links
+from storage.errors import DigestMismatch, UploadOffsetMismatch, UploadUnknown
+
+
+def _unknown(digest: str) -> RegistryError:
+    return RegistryError("BLOB_UNKNOWN", detail={"digest": digest})
+
+
+async def _locate(services: Services, name: str, digest: str) -> int:
+    """Size of a blob this repository may serve."""
+    parse_digest(digest)
+    if not await services.query(blob_links.is_linked, name, digest):
+        raise _unknown(digest)
+    size = services.store.size(digest)
+    if size is None:
+        raise _unknown(digest)
+    return size
+
+
+def _blob_headers(digest: str, size: int) -> dict[str, str]:
+    return {
+        **API_VERSION,
+        "Docker-Content-Digest": digest,
+        "Accept-Ranges": "bytes",
+        "ETag": f'"{digest}"',
+        "Content-Length": str(size),
+    }
+
+
+async def head(request: Request[Any, Any, Any], services: Services, name: str, digest: str):
+    await authorize(request, name, PULL)
+    size = await _locate(services, name, digest)
+    return Response(
+        None,
+        status_code=200,
+        media_type="application/octet-stream",
+        headers=_blob_headers(digest, size),
+    )
+
+
+async def get(request: Request[Any, Any, Any], services: Services, name: str, digest: str):
+    await authorize(request, name, PULL)
+    size = await _locate(services, name, digest)
+    headers = _blob_headers(digest, size)
+    wanted = request.headers.get("range")
+    if wanted is None:
+        start, end, status = 0, size - 1, 200
+    else:
+        try:
+            start, end = parse_range(wanted, size)
+        except RegistryError as exc:
+            return error_response(exc, headers={"Content-Range": f"bytes */{size}"})
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        headers["Content-Length"] = str(end - start + 1)
+    return Stream(
+        services.store.read(digest, start, end) if size else _empty(),
+        status_code=status,
+        media_type="application/octet-stream",
+        headers=headers,
+    )
+
+
+async def _empty():
+    if False:  # pragma: no cover - an async generator that yields nothing
+        yield b""
+
+
+async def delete(request: Request[Any, Any, Any], services: Services, name: str, digest: str):
+    caller = await authorize(request, name, DELETE)
+    parse_digest(digest)
+    await services.command(services.registry.unlink_blob, name, digest, caller)
+    return oci_response(202)
+
+
+# -- uploads ------------------------------------------------------------------------------------
+def _upload_headers(name: str, upload_id: str, size: int) -> dict[str, str]:
+    return {
+        "Location": f"/v2/{name}/blobs/uploads/{upload_id}",
+        "Range": f"0-{max(size - 1, 0)}",
+        "Docker-Upload-UUID": upload_id,
+    }
+
+
+def _created(name: str, digest: str) -> Response[Any]:
+    return oci_response(
+        201, headers={"Location": f"/v2/{name}/blobs/{digest}", "Docker-Content-Digest": digest}
+    )
+
+
+async def _link(services: Services, name: str, digest: str, size: int, caller: Caller) -> None:
+    await services.command(services.registry.link_blob, name, digest, size, caller)
+
+
+async def _mount(
+    request: Request[Any, Any, Any],
+    services: Services,
+    name: str,
+    digest: str,
+    source: str | None,
+    caller: Caller,
+) -> bool:
+    """Link a blob from another repository (or, without `from`, any) into this one."""
+    try:
+        parse_digest(digest)
+    except RegistryError:
+        return False
+    if source:
+        await authorize(request, source, PULL)
+        found = await services.query(blob_links.is_linked, source, digest)
+    else:
+        found = await services.query(blob_links.linked_anywhere, digest)
+    size = services.store.size(digest) if found else None
+    if size is None:
+        return False
+    await _link(services, name, digest, size, caller)
+    return True
+
+
+async def _finish(
+    services: Services, name: str, upload_id: str, digest: str, caller: Caller
+) -> Response[Any]:
+    parse_digest(digest)
+    try:
+        size = await services.store.finish(upload_id, name, digest)
+    except DigestMismatch:
+        raise RegistryError("DIGEST_INVALID", detail={"digest": digest}) from None
+    await _link(services, name, digest, size, caller)
+    return _created(name, digest)
+
+
+async def start(request: Request[Any, Any, Any], services: Services, name: str):
+    caller = await authorize(request, name, PUSH)
+    params = request.query_params
+    mount = params.get("mount")
+    if mount and await _mount(request, services, name, mount, params.get("from"), caller):
+        return _created(name, mount)
+    digest = params.get("digest")
+    if digest:
+        parse_digest(digest)
+    upload_id = services.store.start_upload(name)
+    if digest:  # single POST: the body is the whole blob
+        try:
+            await services.store.append(upload_id, name, request.stream())
+            return await _finish(services, name, upload_id, digest, caller)
+        finally:
+            _discard(services, upload_id, name)
+    return oci_response(202, headers=_upload_headers(name, upload_id, 0))
+
+
+def _discard(services: Services, upload_id: str, name: str) -> None:
+    try:
+        services.store.cancel(upload_id, name)
+    except UploadUnknown:
+        pass
+
+
+async def _append(
+    request: Request[Any, Any, Any], services: Services, name: str, upload_id: str
+) -> int:
+    chunk = parse_content_range(request.headers.get("content-range"))
+    try:
+        return await services.store.append(
+            upload_id, name, request.stream(), chunk[0] if chunk else None
+        )
+    except UploadOffsetMismatch as exc:
+        raise RegistryError(
+            "RANGE_INVALID", "chunk out of order", {"expected_offset": exc.size}
+        ) from None
+
+
+async def patch(request: Request[Any, Any, Any], services: Services, name: str, upload_id: str):
+    await authorize(request, name, PUSH)
+    size = await _append(request, services, name, upload_id)
+    return oci_response(202, headers=_upload_headers(name, upload_id, size))
+
+
+async def put(request: Request[Any, Any, Any], services: Services, name: str, upload_id: str):
+    caller = await authorize(request, name, PUSH)
+    digest = request.query_params.get("digest")
+    if not digest:
+        raise RegistryError("DIGEST_INVALID", "digest query parameter missing")
+    parse_digest(digest)
+    await _append(request, services, name, upload_id)
+    return await _finish(services, name, upload_id, digest, caller)
+
+
+async def status(request: Request[Any, Any, Any], services: Services, name: str, upload_id: str):
+    await authorize(request, name, PUSH)
+    size = services.store.upload_size(upload_id, name)
+    return oci_response(204, headers=_upload_headers(name, upload_id, size))
+
+
+async def cancel(request: Request[Any, Any, Any], services: Services, name: str, upload_id: str):
+    await authorize(request, name, PUSH)
+    services.store.cancel(upload_id, name)
+    return oci_response(204)

@@ -1,0 +1,159 @@
+"""The OCI distribution API (/v2). Repository names contain slashes, so one route per method
+takes the whole path and the OCI grammar decides what it names (the name is what precedes
+the last `/manifests/`, `/blobs/`, `/tags/list` or `/referrers/`)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from litestar import Request, Response, Router, delete, get, head, patch, post, put
+
+from api import blobs, manifests
+from api.auth import PULL, authorize
+from api.oci import API_VERSION, error_response, oci_response, query_int
+from api.services import Services
+from domain.errors import RegistryError
+from domain.manifests import OCI_INDEX
+from domain.names import check_name, parse_digest
+from projections import referrers, repositories, tags
+from storage.errors import UploadUnknown
+
+Handler = Callable[..., Awaitable[Response[Any]]]
+
+# (pattern, {method: handler}); the first pattern that matches the path wins.
+_ROUTES: list[tuple[re.Pattern[str], str, dict[str, Handler]]] = []
+
+
+def _route(pattern: str, **methods: Handler) -> None:
+    _ROUTES.append((re.compile(pattern), pattern, methods))
+
+
+async def _tags_list(request: Request[Any, Any, Any], services: Services, name: str):
+    await authorize(request, name, PULL)
+    if not await services.query(repositories.exists, name):
+        raise RegistryError("NAME_UNKNOWN", detail={"name": name})
+    n = query_int(request, "n")
+    last = request.query_params.get("last") or ""
+    found = await services.query(tags.page, name, last, None if n is None else n + 1)
+    headers = {}
+    if n is not None and len(found) > n:
+        found = found[:n]
+        headers["Link"] = f'</v2/{name}/tags/list?n={n}&last={found[-1]}>; rel="next"'
+    return oci_response(200, {"name": name, "tags": found}, headers=headers)
+
+
+async def _referrers(request: Request[Any, Any, Any], services: Services, name: str, digest: str):
+    await authorize(request, name, PULL)
+    parse_digest(digest)
+    artifact_type = request.query_params.get("artifactType")
+    found = await services.query(referrers.of, name, digest, artifact_type)
+    headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type else {}
+    body = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": found}
+    return oci_response(200, body, OCI_INDEX, headers)
+
+
+_route(r"(?P<name>.+)/tags/list", GET=_tags_list)
+_route(
+    r"(?P<name>.+)/manifests/(?P<reference>[^/]+)",
+    GET=manifests.get,
+    HEAD=manifests.head,
+    PUT=manifests.put,
+    DELETE=manifests.delete,
+)
+_route(r"(?P<name>.+)/blobs/uploads/?", POST=blobs.start)
+_route(
+    r"(?P<name>.+)/blobs/uploads/(?P<upload_id>[^/]+)",
+    GET=blobs.status,
+    PATCH=blobs.patch,
+    PUT=blobs.put,
+    DELETE=blobs.cancel,
+)
+_route(r"(?P<name>.+)/blobs/(?P<digest>[^/]+)", GET=blobs.get, HEAD=blobs.head, DELETE=blobs.delete)
+_route(r"(?P<name>.+)/referrers/(?P<digest>[^/]+)", GET=_referrers)
+
+
+async def _dispatch(request: Request[Any, Any, Any], rest: str) -> Response[Any]:
+    services: Services = request.app.state.services
+    path = rest.lstrip("/")
+    try:
+        for pattern, _, methods in _ROUTES:
+            match = pattern.fullmatch(path)
+            if match is None:
+                continue
+            handler = methods.get(request.method)
+            if handler is None:
+                raise RegistryError("UNSUPPORTED", "method not allowed", status=405)
+            params = match.groupdict()
+            check_name(params["name"])
+            return await handler(request, services, **params)
+        raise RegistryError("NAME_UNKNOWN", "unknown endpoint", {"path": f"/v2/{path}"})
+    except RegistryError as exc:
+        return error_response(exc)
+    except UploadUnknown:
+        return error_response(RegistryError("BLOB_UPLOAD_UNKNOWN"))
+
+
+@get("/v2", sync_to_thread=False)
+def ping() -> Response[Any]:
+    return oci_response(200, {})
+
+
+@get("/v2/_catalog")
+async def catalog(request: Request[Any, Any, Any]) -> Response[Any]:
+    services: Services = request.app.state.services
+    try:
+        await authorize(request, None, PULL)
+        n = query_int(request, "n")
+        last = request.query_params.get("last") or ""
+        limit = 1000 if n is None else n
+        found = await services.query(repositories.catalog, last, limit + 1)
+    except RegistryError as exc:
+        return error_response(exc)
+    headers = {}
+    if len(found) > limit:
+        found = found[:limit]
+        headers["Link"] = f'</v2/_catalog?n={limit}&last={found[-1]}>; rel="next"'
+    return oci_response(200, {"repositories": found}, headers=headers)
+
+
+_UNBOUNDED = {"request_max_body_size": None}
+
+
+@get("/v2/{rest:path}")
+async def v2_get(request: Request[Any, Any, Any], rest: str) -> Response[Any]:
+    return await _dispatch(request, rest)
+
+
+@head("/v2/{rest:path}")
+async def v2_head(request: Request[Any, Any, Any], rest: str) -> Response[None]:
+    return await _dispatch(request, rest)
+
+
+@put("/v2/{rest:path}", status_code=201, **_UNBOUNDED)
+async def v2_put(request: Request[Any, Any, Any], rest: str) -> Response[Any]:
+    return await _dispatch(request, rest)
+
+
+@post("/v2/{rest:path}", status_code=202, **_UNBOUNDED)
+async def v2_post(request: Request[Any, Any, Any], rest: str) -> Response[Any]:
+    return await _dispatch(request, rest)
+
+
+@patch("/v2/{rest:path}", status_code=202, **_UNBOUNDED)
+async def v2_patch(request: Request[Any, Any, Any], rest: str) -> Response[Any]:
+    return await _dispatch(request, rest)
+
+
+@delete("/v2/{rest:path}", status_code=202)
+async def v2_delete(request: Request[Any, Any, Any], rest: str) -> Response[Any]:
+    return await _dispatch(request, rest)
+
+
+router = Router(
+    path="/",
+    route_handlers=[ping, catalog, v2_get, v2_head, v2_put, v2_post, v2_patch, v2_delete],
+    response_headers=None,
+)
+__all__ = ["router", "API_VERSION"]

@@ -1,0 +1,97 @@
+"""Plumbing shared by the /v2 handlers: headers, error bodies, ranges, bounded bodies."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+
+from domain.errors import RegistryError
+
+API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
+_CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/\d+|/\*)?")
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def oci_response(
+    status: int,
+    body: Any = None,
+    media_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+) -> Response[Any]:
+    if body is None:
+        content = b""
+    elif isinstance(body, bytes):
+        content = body
+    else:
+        content = msgspec.json.encode(body)
+    return Response(
+        content,
+        status_code=status,
+        media_type=media_type,
+        headers={**API_VERSION, "Content-Length": str(len(content)), **(headers or {})},
+    )
+
+
+def error_body(exc: RegistryError) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    error["detail"] = exc.detail if exc.detail is not None else {}
+    return {"errors": [error]}
+
+
+def error_response(exc: RegistryError, headers: dict[str, str] | None = None) -> Response[Any]:
+    return oci_response(exc.status, error_body(exc), headers=headers)
+
+
+def parse_content_range(value: str | None) -> tuple[int, int] | None:
+    """The `start-end` of a chunk (PATCH); None if absent. Malformed: 416 RANGE_INVALID."""
+    if value is None:
+        return None
+    match = _CONTENT_RANGE.fullmatch(value.strip())
+    if match is None or int(match[1]) > int(match[2]):
+        raise RegistryError("RANGE_INVALID", "malformed Content-Range", {"Content-Range": value})
+    return int(match[1]), int(match[2])
+
+
+def parse_range(value: str, size: int) -> tuple[int, int]:
+    """Inclusive byte range of a `Range: bytes=…` header; unsatisfiable: 416 RANGE_INVALID."""
+    match = _RANGE.fullmatch(value.strip())
+    unsatisfiable = RegistryError(
+        "RANGE_INVALID", "requested range not satisfiable", {"Range": value, "size": size}
+    )
+    if match is None or (match[1] == "" and match[2] == ""):
+        raise unsatisfiable
+    if match[1] == "":
+        suffix = int(match[2])
+        if suffix == 0 or size == 0:
+            raise unsatisfiable
+        return max(0, size - suffix), size - 1
+    start = int(match[1])
+    end = min(int(match[2]), size - 1) if match[2] else size - 1
+    if start >= size or start > end:
+        raise unsatisfiable
+    return start, end
+
+
+async def read_body(request: Request[Any, Any, Any], limit: int, error: RegistryError) -> bytes:
+    """The whole body, refusing (with `error`) anything over `limit` bytes without reading it."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise error
+    buffer = bytearray()
+    async for chunk in request.stream():
+        buffer += chunk
+        if len(buffer) > limit:
+            raise error
+    return bytes(buffer)
+
+
+def query_int(request: Request[Any, Any, Any], key: str) -> int | None:
+    raw = request.query_params.get(key)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise RegistryError("PAGINATION_NUMBER_INVALID", detail={key: raw})
+    return int(raw)

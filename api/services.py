@@ -1,0 +1,62 @@
+"""What the handlers need, built once by the composition root."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio.to_thread
+from psycopg_pool import AsyncConnectionPool
+
+from domain.registry import Registry
+from projections.waiter import PositionWaiter
+from storage.filesystem import FilesystemStore
+
+
+class ManifestCache:
+    """Manifest bytes by digest (content-addressed, hence never stale), bounded in bytes."""
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+
+    def get(self, digest: str) -> bytes | None:
+        data = self._items.get(digest)
+        if data is not None:
+            self._items.move_to_end(digest)
+        return data
+
+    def put(self, digest: str, data: bytes) -> None:
+        if digest in self._items or len(data) > self.max_bytes:
+            return
+        self._items[digest] = data
+        self.size += len(data)
+        while self.size > self.max_bytes:
+            _, old = self._items.popitem(last=False)
+            self.size -= len(old)
+
+
+@dataclass
+class Services:
+    registry: Registry
+    store: FilesystemStore
+    pool: AsyncConnectionPool
+    waiter: PositionWaiter
+    version: str
+    nats_ok: Callable[[], Awaitable[bool]]
+    write_wait: float = 10.0
+    manifests: ManifestCache = field(default_factory=ManifestCache)
+    lifespan: Sequence[Any] = ()
+
+    async def command(self, fn: Callable[..., int | None], *args: Any) -> int | None:
+        """Run a (synchronous) domain command, then wait until the views have its events."""
+        position = await anyio.to_thread.run_sync(fn, *args)
+        await self.waiter.wait(position, self.write_wait)
+        return position
+
+    async def query(self, fn: Callable[..., Any], *args: Any) -> Any:
+        async with self.pool.connection() as conn:
+            return await fn(conn, *args)

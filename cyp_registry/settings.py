@@ -1,0 +1,91 @@
+"""Settings from CYP_* environment variables, optionally from a TOML file (CYP_CONFIG)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+HELP = {
+    "data_dir": "where blobs (<data>/blobs), the embedded Postgres (<data>/meta) and NATS live",
+    "database_url": "postgresql://… of an external Postgres; unset: start an embedded one",
+    "nats_url": "nats://… of an external NATS with JetStream; unset: start an embedded one",
+    "host": "address to listen on",
+    "port": "port to listen on",
+    "nats_stream": "JetStream stream the relay publishes events to",
+    "nats_subject": "subject prefix of published events (<prefix>.<event type>)",
+    "workers": "run the projection runner and the NATS relay inside `serve` (true/false)",
+    "write_wait": "seconds a write waits for the views to reach it before answering",
+    "log_level": "logging level",
+}
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass
+class Settings:
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    nats_url: str | None = None
+    host: str = "0.0.0.0"
+    port: int = 8080
+    nats_stream: str = "CYP_EVENTS"
+    nats_subject: str = "cyp.events"
+    workers: bool = True
+    write_wait: float = 10.0
+    log_level: str = "info"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, environ: dict[str, str] | None = None) -> Settings:
+        environ = dict(os.environ if environ is None else environ)
+        values: dict[str, object] = {}
+        config = environ.get("CYP_CONFIG")
+        if config:
+            with open(config, "rb") as fh:
+                values.update(tomllib.load(fh))
+        for f in fields(cls):
+            key = f"CYP_{f.name.upper()}"
+            if key in environ and environ[key] != "":
+                values[f.name] = environ[key]
+        settings = cls()
+        for f in fields(cls):
+            if f.name not in values or f.name == "extra":
+                continue
+            raw = values[f.name]
+            default = getattr(settings, f.name)
+            if isinstance(default, bool):
+                value: object = raw if isinstance(raw, bool) else _bool(str(raw))
+            elif isinstance(default, Path):
+                value = Path(str(raw))
+            elif isinstance(default, int):
+                value = int(raw)  # type: ignore[arg-type]
+            elif isinstance(default, float):
+                value = float(raw)  # type: ignore[arg-type]
+            else:
+                value = raw
+            setattr(settings, f.name, value)
+        return settings
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def meta_dir(self) -> Path:
+        return self.data_dir / "meta"
+
+    @property
+    def nats_dir(self) -> Path:
+        return self.data_dir / "nats"
+
+
+def describe() -> str:
+    lines = ["environment variables (or keys of the TOML file named by CYP_CONFIG):"]
+    defaults = Settings()
+    for name, text in HELP.items():
+        lines.append(f"  CYP_{name.upper():<16} {text} (default: {getattr(defaults, name)})")
+    return "\n".join(lines)

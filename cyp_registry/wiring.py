@@ -1,0 +1,191 @@
+"""Wiring: start or reach the backing services, build the domain, views, workers and app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+import nats
+from litestar import Litestar
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import AsyncConnectionPool
+
+from api.app import create_app
+from api.services import Services
+from cyp_registry import __version__, embedded
+from cyp_registry.settings import Settings
+from domain.registry import Registry
+from migrations import migrate
+from projections.runner import ProjectionRunner
+from projections.waiter import PositionWaiter
+from storage.filesystem import FilesystemStore
+from workers.relay import Relay
+
+log = logging.getLogger("cyp_registry")
+
+
+def eventsourcing_env(database_url: str) -> dict[str, str]:
+    params = conninfo_to_dict(database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(params.get("dbname", "postgres")),
+        "POSTGRES_HOST": str(params.get("host", "127.0.0.1")),
+        "POSTGRES_PORT": str(params.get("port", "5432")),
+        "POSTGRES_USER": str(params.get("user", "postgres")),
+        "POSTGRES_PASSWORD": str(params.get("password", "")),
+        "POSTGRES_POOL_SIZE": "10",
+        "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
+        "CREATE_TABLE": "y",
+    }
+
+
+class Stack:
+    """The backing services of one process: embedded ones are started here and stopped on exit."""
+
+    def __init__(self, settings: Settings, *, need_nats: bool = True) -> None:
+        self.settings = settings
+        self.need_nats = need_nats
+        self._postgres: Any = None
+        self._nats: Any = None
+        self.database_url = settings.database_url or ""
+        self.nats_url = settings.nats_url or ""
+        self.registry: Registry | None = None
+
+    def __enter__(self) -> Stack:
+        try:
+            if not self.database_url:
+                log.info("starting embedded postgres under %s", self.settings.meta_dir)
+                self.database_url, self._postgres = embedded.start_postgres(self.settings.meta_dir)
+            if not self.nats_url and self.need_nats:
+                log.info("starting embedded nats under %s", self.settings.nats_dir)
+                self.nats_url, self._nats = embedded.start_nats(self.settings.nats_dir)
+            migrate(self.database_url)
+            self.registry = Registry(env=eventsourcing_env(self.database_url))
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.registry is not None:
+            self.registry.close()
+        if self._nats is not None:
+            embedded.stop_nats(self._nats)
+        if self._postgres is not None:
+            embedded.stop_postgres(self._postgres)
+
+
+class NatsProbe:
+    """A connection kept only to answer /health about NATS."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.nc: nats.NATS | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def _quiet(self, exc: Exception) -> None:
+        log.debug("nats probe: %s", exc)
+
+    async def _connect(self) -> None:
+        while self.nc is None:
+            try:
+                self.nc = await nats.connect(
+                    self.url,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=0.5,
+                    connect_timeout=2,
+                    error_cb=self._quiet,
+                )
+            except Exception:
+                await asyncio.sleep(1.0)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._connect())
+
+    async def ok(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await self.nc.close()
+
+
+class Workers:
+    """The projection runner (a thread: eventsourcing is synchronous) and the relay (a task)."""
+
+    def __init__(self, stack: Stack) -> None:
+        settings = stack.settings
+        self.runner = ProjectionRunner(stack.registry, stack.database_url)
+        self.relay = Relay(
+            stack.registry,
+            stack.database_url,
+            stack.nats_url,
+            settings.nats_stream,
+            settings.nats_subject,
+        )
+        self._stop_thread = threading.Event()
+        self._stop_async: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self.runner.run, args=(self._stop_thread,), name="projections", daemon=True
+        )
+        self._thread.start()
+        self._stop_async = asyncio.Event()
+        self._task = asyncio.create_task(self.relay.run(self._stop_async))
+
+    async def stop(self) -> None:
+        self._stop_thread.set()
+        if self._stop_async is not None:
+            self._stop_async.set()
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._task, 10)
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 10)
+
+
+def build_app(stack: Stack) -> Litestar:
+    settings = stack.settings
+    assert stack.registry is not None
+    pool = AsyncConnectionPool(stack.database_url, min_size=2, max_size=16, open=False)
+    waiter = PositionWaiter(stack.database_url)
+    probe = NatsProbe(stack.nats_url)
+    workers = Workers(stack) if settings.workers else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Litestar) -> AsyncIterator[None]:
+        await pool.open()
+        await probe.start()
+        if workers:
+            await workers.start()
+        await waiter.start()
+        try:
+            yield
+        finally:
+            await waiter.stop()
+            if workers:
+                await workers.stop()
+            await probe.stop()
+            await pool.close()
+
+    services = Services(
+        registry=stack.registry,
+        store=FilesystemStore(settings.blobs_dir),
+        pool=pool,
+        waiter=waiter,
+        version=__version__,
+        nats_ok=probe.ok,
+        write_wait=settings.write_wait,
+        lifespan=[lifespan],
+    )
+    return create_app(services)

@@ -1,0 +1,1 @@
+"""The pure domain: aggregates, events, value objects and errors. No I/O."""

@@ -1,0 +1,46 @@
+"""Domain errors carry the OCI distribution error code and its HTTP status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# code -> (HTTP status, default message), as in the OCI distribution spec's error table.
+ERROR_CODES: dict[str, tuple[int, str]] = {
+    "BLOB_UNKNOWN": (404, "blob unknown to registry"),
+    "BLOB_UPLOAD_INVALID": (400, "blob upload invalid"),
+    "BLOB_UPLOAD_UNKNOWN": (404, "blob upload unknown to registry"),
+    "DIGEST_INVALID": (400, "provided digest did not match uploaded content"),
+    "MANIFEST_BLOB_UNKNOWN": (404, "manifest references a manifest or blob unknown to registry"),
+    "MANIFEST_INVALID": (400, "manifest invalid"),
+    "MANIFEST_UNKNOWN": (404, "manifest unknown to registry"),
+    "NAME_INVALID": (400, "invalid repository name"),
+    "NAME_UNKNOWN": (404, "repository name not known to registry"),
+    "SIZE_INVALID": (400, "provided length did not match content length"),
+    "UNAUTHORIZED": (401, "authentication required"),
+    "DENIED": (403, "requested access to the resource is denied"),
+    "UNSUPPORTED": (415, "the operation is unsupported"),
+    "TOOMANYREQUESTS": (429, "too many requests"),
+    "RANGE_INVALID": (416, "invalid content range"),
+    "PAGINATION_NUMBER_INVALID": (400, "invalid number of results requested"),
+    "METHOD_UNKNOWN": (405, "the method is not supported for this route"),
+    "NOT_FOUND": (404, "not found"),
+    "UNAVAILABLE": (503, "service unavailable"),
+}
+
+
+class RegistryError(Exception):
+    """A failure the client caused (or may retry): never a 500."""
+
+    def __init__(
+        self, code: str, message: str | None = None, detail: Any = None, status: int | None = None
+    ) -> None:
+        default_status, default_message = ERROR_CODES[code]
+        self.code = code
+        self.message = message or default_message
+        self.detail = detail
+        self.status = status or default_status
+        super().__init__(f"{code}: {self.message}")
+
+
+class ConcurrentUpdate(Exception):
+    """Another writer changed the same aggregate first; the command may be retried."""

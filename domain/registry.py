@@ -1,0 +1,232 @@
+"""The registry's command side: an eventsourcing Application over the small aggregates.
+
+Each command loads the aggregates it touches, triggers events and saves them in one
+transaction. An optimistic-concurrency conflict (another writer saved the same aggregate
+version first) is retried with fresh state; within one process, commands on the same
+repository take turns so they do not conflict with each other at all.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple, TypeVar
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import RecordConflictError, Transcoder
+
+from domain.aggregates import BlobLink, Manifest, Repository, Tag
+from domain.errors import ConcurrentUpdate, RegistryError
+from domain.manifests import ManifestInfo
+from domain.transcoder import MsgpackTranscoder
+
+T = TypeVar("T")
+MAX_ATTEMPTS = 30
+
+
+class Caller(NamedTuple):
+    """Who asked: recorded on every event (the audit log is the event log)."""
+
+    actor: str
+    client: str
+
+
+SYSTEM = Caller("system", "")
+
+
+class Registry(Application):
+    name = "Registry"
+    snapshotting_intervals = {Tag: 50, Repository: 50, Manifest: 50, BlobLink: 50}
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        super().__init__(env)
+        self._stripes = [threading.Lock() for _ in range(64)]
+
+    def construct_transcoder(self) -> Transcoder:
+        return MsgpackTranscoder()
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _get(self, cls: type[T], *key: str) -> T | None:
+        try:
+            return self.repository.get(cls.create_id(*key))  # type: ignore[attr-defined]
+        except AggregateNotFoundError:
+            return None
+
+    def _command(self, repository: str, body: Callable[[], list[Any]]) -> int | None:
+        """Run `body` (which returns changed aggregates), save, retry on conflicts.
+
+        Returns the notification position of the last stored event, or None if nothing
+        changed (an idempotent repeat).
+        """
+        lock = self._stripes[hash(repository) % len(self._stripes)]
+        for attempt in range(MAX_ATTEMPTS):
+            with lock:
+                aggregates = [a for a in body() if a is not None]
+                if not aggregates:
+                    return None
+                try:
+                    recordings = self.save(*aggregates)
+                except RecordConflictError:
+                    pass
+                else:
+                    return recordings[-1].notification.id if recordings else None
+            time.sleep(random.uniform(0.001, 0.005) * (attempt + 1))
+        raise ConcurrentUpdate(repository)
+
+    def _live_repository(self, name: str, caller: Caller) -> Repository | None:
+        """The repository aggregate if it has to change to exist (else None)."""
+        repo = self._get(Repository, name)
+        if repo is None:
+            return Repository.create(name, *caller)
+        if not repo.alive:
+            repo.recreate(*caller)
+            return repo
+        return None
+
+    # -- queries on the write side ------------------------------------------------------------
+    def tag_digest(self, repository: str, tag: str) -> str | None:
+        agg = self._get(Tag, repository, tag)
+        return agg.digest if agg else None
+
+    def manifest_exists(self, repository: str, digest: str) -> bool:
+        agg = self._get(Manifest, repository, digest)
+        return bool(agg and agg.alive)
+
+    def blob_linked(self, repository: str, digest: str) -> bool:
+        agg = self._get(BlobLink, repository, digest)
+        return bool(agg and agg.linked)
+
+    # -- commands ----------------------------------------------------------------------------
+    def link_blob(self, repository: str, digest: str, size: int, caller: Caller) -> int | None:
+        def body() -> list[Any]:
+            link = self._get(BlobLink, repository, digest)
+            if link is None:
+                link = BlobLink.create(repository, digest, size, *caller)
+            elif not link.linked:
+                link.relink(*caller)
+            else:
+                return []
+            return [self._live_repository(repository, caller), link]
+
+        return self._command(repository, body)
+
+    def unlink_blob(self, repository: str, digest: str, caller: Caller) -> int | None:
+        def body() -> list[Any]:
+            link = self._get(BlobLink, repository, digest)
+            if link is None or not link.linked:
+                raise RegistryError("BLOB_UNKNOWN", detail={"digest": digest})
+            link.unlink(*caller)
+            return [link]
+
+        return self._command(repository, body)
+
+    def push_manifest(
+        self,
+        repository: str,
+        digest: str,
+        size: int,
+        info: ManifestInfo,
+        tag: str | None,
+        caller: Caller,
+    ) -> int | None:
+        fields = dict(
+            size=size,
+            media_type=info.media_type,
+            config=info.config,
+            layers=info.layers,
+            manifests=info.manifests,
+            subject=info.subject,
+            artifact_type=info.artifact_type,
+            annotations=info.annotations,
+            actor=caller.actor,
+            client=caller.client,
+        )
+
+        def body() -> list[Any]:
+            changed: list[Any] = [self._live_repository(repository, caller)]
+            manifest = self._get(Manifest, repository, digest)
+            if manifest is None:
+                changed.append(Manifest.create(repository, digest, **fields))
+            elif not manifest.alive:
+                manifest.repush(**fields)
+                changed.append(manifest)
+            if tag is not None:
+                tag_agg = self._get(Tag, repository, tag)
+                if tag_agg is None:
+                    changed.append(Tag.create(repository, tag, digest, *caller))
+                elif tag_agg.digest != digest:
+                    tag_agg.move(digest, *caller)
+                    changed.append(tag_agg)
+            return changed
+
+        return self._command(repository, body)
+
+    def delete_manifest(
+        self, repository: str, digest: str, tags: Iterable[str], caller: Caller
+    ) -> int | None:
+        """Delete a manifest and every tag (of those given) that still points at it."""
+        tags = list(tags)
+
+        def body() -> list[Any]:
+            manifest = self._get(Manifest, repository, digest)
+            if manifest is None or not manifest.alive:
+                raise RegistryError("MANIFEST_UNKNOWN", detail={"digest": digest})
+            manifest.delete(*caller)
+            changed: list[Any] = [manifest]
+            for name in tags:
+                tag_agg = self._get(Tag, repository, name)
+                if tag_agg is not None and tag_agg.digest == digest:
+                    tag_agg.delete(*caller)
+                    changed.append(tag_agg)
+            return changed
+
+        return self._command(repository, body)
+
+    def delete_tag(self, repository: str, tag: str, caller: Caller) -> int | None:
+        def body() -> list[Any]:
+            tag_agg = self._get(Tag, repository, tag)
+            if tag_agg is None or tag_agg.digest is None:
+                raise RegistryError("MANIFEST_UNKNOWN", detail={"tag": tag})
+            tag_agg.delete(*caller)
+            return [tag_agg]
+
+        return self._command(repository, body)
+
+    def delete_repository(
+        self,
+        repository: str,
+        tags: Iterable[str],
+        manifests: Iterable[str],
+        blobs: Iterable[str],
+        caller: Caller,
+    ) -> int | None:
+        """Delete a repository with its tags, manifests and blob links (as listed by the views)."""
+        tags, manifests, blobs = list(tags), list(manifests), list(blobs)
+
+        def body() -> list[Any]:
+            repo = self._get(Repository, repository)
+            if repo is None or not repo.alive:
+                raise RegistryError("NAME_UNKNOWN", detail={"name": repository})
+            changed: list[Any] = []
+            for name in tags:
+                agg = self._get(Tag, repository, name)
+                if agg is not None and agg.digest is not None:
+                    agg.delete(*caller)
+                    changed.append(agg)
+            for digest in manifests:
+                agg = self._get(Manifest, repository, digest)
+                if agg is not None and agg.alive:
+                    agg.delete(*caller)
+                    changed.append(agg)
+            for digest in blobs:
+                agg = self._get(BlobLink, repository, digest)
+                if agg is not None and agg.linked:
+                    agg.unlink(*caller)
+                    changed.append(agg)
+            repo.delete(*caller)
+            changed.append(repo)
+            return changed
+
+        return self._command(repository, body)

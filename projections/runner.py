@@ -1,0 +1,137 @@
+"""Follows the event log and keeps the views current: rows and positions in one transaction.
+
+One runner is active per database (a Postgres advisory lock elects it), so several API
+replicas or worker processes can all run one; the others stand by. After each batch the
+runner sends `pg_notify('cyp_views', <position>)` inside the same transaction, which is how
+a write learns that the views reached its position (read-your-writes, no polling).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+
+from projections import blob_links, history, manifests, referrers, repositories, tags
+from projections.view import View
+
+log = logging.getLogger(__name__)
+
+VIEWS: dict[str, View] = {
+    v.name: v  # type: ignore[misc]
+    for v in (repositories, manifests, tags, blob_links, referrers, history)
+}
+CHANNEL = "cyp_views"
+_LOCK_KEY = 0x6379700002
+
+
+class ViewsBusy(Exception):
+    """Another runner (a running server or worker) holds the views."""
+
+
+class ProjectionRunner:
+    def __init__(
+        self,
+        app: Any,
+        conninfo: str,
+        views: Sequence[View] | None = None,
+        batch_size: int = 500,
+    ) -> None:
+        self.app = app
+        self.conninfo = conninfo
+        self.views = list(views) if views is not None else list(VIEWS.values())
+        self.batch_size = batch_size
+
+    # -- one step ----------------------------------------------------------------------------
+    def positions(self, conn: psycopg.Connection[Any]) -> dict[str, int]:
+        names = [v.name for v in self.views]
+        with conn.transaction():
+            conn.execute(
+                "INSERT INTO view_positions (view, position)"
+                " SELECT unnest(%s::text[]), 0 ON CONFLICT (view) DO NOTHING",
+                (names,),
+            )
+            rows = conn.execute(
+                "SELECT view, position FROM view_positions WHERE view = ANY(%s)", (names,)
+            ).fetchall()
+        return dict(rows)
+
+    def step(self, conn: psycopg.Connection[Any]) -> int:
+        """Project the next batch of events; returns how many were read."""
+        positions = self.positions(conn)
+        start = min(positions.values())
+        notifications = self.app.recorder.select_notifications(
+            start=start, limit=self.batch_size, inclusive_of_start=False
+        )
+        if not notifications:
+            return 0
+        end = notifications[-1].id
+        with conn.transaction(), conn.cursor() as cur:
+            for notification in notifications:
+                event = self.app.mapper.to_domain_event(notification)
+                for view in self.views:
+                    if notification.id > positions[view.name]:
+                        view.apply(cur, event, notification.id)
+            cur.execute(
+                "UPDATE view_positions SET position = %s WHERE view = ANY(%s) AND position < %s",
+                (end, [v.name for v in self.views], end),
+            )
+            cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(end)))
+        return len(notifications)
+
+    # -- live --------------------------------------------------------------------------------
+    def _connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.conninfo, autocommit=True)
+
+    def _acquire(self, conn: psycopg.Connection[Any], stop: Callable[[], bool]) -> bool:
+        while not stop():
+            if conn.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK_KEY,)).fetchone()[0]:
+                return True
+            time.sleep(1.0)
+        return False
+
+    def run(self, stop: threading.Event) -> None:
+        """Keep the views current until `stop` is set; survives database restarts."""
+        while not stop.is_set():
+            try:
+                with self._connect() as conn:
+                    if not self._acquire(conn, stop.is_set):
+                        return
+                    conn.execute(f'LISTEN "{self.app.recorder.channel_name}"')
+                    while not stop.is_set():
+                        if self.step(conn) == self.batch_size:
+                            continue
+                        # Notifications that arrived during the step are kept in a backlog
+                        # and returned at once, so none is missed between step and wait.
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            pass
+            except Exception:  # the database went away: retry, nothing is lost
+                log.exception("projection runner failed; retrying")
+                stop.wait(1.0)
+
+    # -- rebuild -----------------------------------------------------------------------------
+    def rebuild(self, progress: Callable[[int], None] | None = None, wait: float = 10.0) -> int:
+        """Drop the views' rows and project the whole log again; returns events read."""
+        deadline = time.monotonic() + wait
+        with self._connect() as conn:
+            if not self._acquire(conn, lambda: time.monotonic() > deadline):
+                raise ViewsBusy("the views are being kept by a running server or worker")
+            with conn.transaction():
+                for view in self.views:
+                    for table in view.tables:
+                        conn.execute(f'TRUNCATE "{table}"')
+                conn.execute(
+                    "UPDATE view_positions SET position = 0 WHERE view = ANY(%s)",
+                    ([v.name for v in self.views],),
+                )
+            total = 0
+            while count := self.step(conn):
+                total += count
+                if progress:
+                    progress(count)
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+        return total

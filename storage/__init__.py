@@ -1,0 +1,1 @@
+"""Content-addressed blob storage and upload sessions. Imports nothing of ours."""

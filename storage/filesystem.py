@@ -1,0 +1,226 @@
+"""Filesystem blob store: blobs/<alg>/<xx>/<hex>, uploads under blobs/_uploads/<id>/.
+
+Uploads stream to a temporary file while being hashed; a finished upload is verified,
+fsynced and renamed into place atomically, so a killed upload never leaves a partial blob
+visible. Hash state of an upload lives in this process; if the upload continues in another
+process (another replica, a restart), the file is re-hashed once on completion.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio.to_thread
+
+from storage.errors import DigestMismatch, UploadOffsetMismatch, UploadUnknown
+
+CHUNK = 1024 * 1024
+_ALGORITHMS = ("sha256", "sha512")
+
+
+@dataclass
+class _Hashing:
+    offset: int
+    hasher: hashlib._Hash
+
+
+class FilesystemStore:
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.uploads = self.root / "_uploads"
+        self.uploads.mkdir(parents=True, exist_ok=True)
+        self._hashing: dict[str, _Hashing] = {}
+
+    # -- blobs -------------------------------------------------------------------------------
+    def path(self, digest: str) -> Path:
+        algorithm, encoded = digest.split(":", 1)
+        return self.root / algorithm / encoded[:2] / encoded
+
+    def size(self, digest: str) -> int | None:
+        try:
+            return self.path(digest).stat().st_size
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def exists(self, digest: str) -> bool:
+        return self.size(digest) is not None
+
+    def read_bytes(self, digest: str) -> bytes | None:
+        try:
+            return self.path(digest).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def put_bytes(self, digest: str, data: bytes) -> None:
+        """Store small content (manifests) whose digest the caller verified."""
+        if self.exists(digest):
+            return
+        tmp = self.uploads / f"put-{uuid.uuid4().hex}"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        self._place(tmp, digest)
+
+    async def read(
+        self, digest: str, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """Stream bytes [start, end] (inclusive) of a blob in 1 MiB pieces."""
+        fh = await anyio.to_thread.run_sync(open, self.path(digest), "rb")
+        try:
+            fh.seek(start)
+            remaining = None if end is None else end - start + 1
+            while remaining is None or remaining > 0:
+                want = CHUNK if remaining is None else min(CHUNK, remaining)
+                data = await anyio.to_thread.run_sync(fh.read, want)
+                if not data:
+                    break
+                if remaining is not None:
+                    remaining -= len(data)
+                yield data
+        finally:
+            fh.close()
+
+    def delete(self, digest: str) -> None:
+        self.path(digest).unlink(missing_ok=True)
+
+    def writable(self) -> bool:
+        probe = self.uploads / f".probe-{os.getpid()}"
+        try:
+            probe.write_bytes(b"ok")
+            probe.unlink()
+            return True
+        except OSError:
+            return False
+
+    def _place(self, tmp: Path, digest: str) -> None:
+        target = self.path(digest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, target)
+        fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    # -- uploads -----------------------------------------------------------------------------
+    def start_upload(self, repository: str) -> str:
+        upload_id = str(uuid.uuid4())
+        folder = self.uploads / upload_id
+        folder.mkdir()
+        (folder / "data").touch()
+        (folder / "info.json").write_text(
+            json.dumps({"repository": repository, "started": time.time()})
+        )
+        self._hashing[upload_id] = _Hashing(0, hashlib.sha256())
+        return upload_id
+
+    def _folder(self, upload_id: str, repository: str) -> Path:
+        try:
+            uuid.UUID(upload_id)
+        except ValueError:
+            raise UploadUnknown(upload_id) from None
+        folder = self.uploads / upload_id
+        try:
+            info = json.loads((folder / "info.json").read_text())
+        except (FileNotFoundError, ValueError):
+            raise UploadUnknown(upload_id) from None
+        if info.get("repository") != repository:
+            raise UploadUnknown(upload_id)
+        return folder
+
+    def upload_size(self, upload_id: str, repository: str) -> int:
+        try:
+            return (self._folder(upload_id, repository) / "data").stat().st_size
+        except FileNotFoundError:
+            raise UploadUnknown(upload_id) from None
+
+    async def append(
+        self,
+        upload_id: str,
+        repository: str,
+        body: AsyncIterable[bytes],
+        start: int | None = None,
+    ) -> int:
+        """Append a request body to an upload; `start` is the client's Content-Range start."""
+        folder = self._folder(upload_id, repository)
+        data_path = folder / "data"
+        size = data_path.stat().st_size
+        if start is not None and start != size:
+            raise UploadOffsetMismatch(size)
+        state = self._hashing.get(upload_id)
+        if state is not None and state.offset != size:
+            state = None  # another process wrote to it meanwhile
+        fh = await anyio.to_thread.run_sync(open, data_path, "ab")
+        buffer = bytearray()
+
+        def flush(piece: bytes) -> None:
+            fh.write(piece)
+            if state is not None:
+                state.hasher.update(piece)
+                state.offset += len(piece)
+
+        try:
+            async for chunk in body:
+                buffer += chunk
+                if len(buffer) >= CHUNK:
+                    piece, buffer = bytes(buffer), bytearray()
+                    await anyio.to_thread.run_sync(flush, piece)
+            if buffer:
+                await anyio.to_thread.run_sync(flush, bytes(buffer))
+            await anyio.to_thread.run_sync(fh.flush)
+        finally:
+            fh.close()
+        if state is None:
+            self._hashing.pop(upload_id, None)
+        return data_path.stat().st_size
+
+    def _digest_of(self, upload_id: str, data_path: Path, algorithm: str) -> str:
+        state = self._hashing.get(upload_id)
+        size = data_path.stat().st_size
+        if algorithm == "sha256" and state is not None and state.offset == size:
+            return "sha256:" + state.hasher.hexdigest()
+        hasher = hashlib.new(algorithm)
+        with open(data_path, "rb") as fh:
+            while piece := fh.read(CHUNK):
+                hasher.update(piece)
+        return f"{algorithm}:{hasher.hexdigest()}"
+
+    def _finish(self, upload_id: str, repository: str, digest: str) -> int:
+        folder = self._folder(upload_id, repository)
+        data_path = folder / "data"
+        algorithm = digest.split(":", 1)[0]
+        if algorithm not in _ALGORITHMS:
+            raise DigestMismatch(digest)
+        actual = self._digest_of(upload_id, data_path, algorithm)
+        if actual != digest:
+            raise DigestMismatch(digest)
+        size = data_path.stat().st_size
+        if self.exists(digest):
+            self.cancel(upload_id, repository)
+            return size
+        with open(data_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        self._place(data_path, digest)
+        self.cancel(upload_id, repository)
+        return size
+
+    async def finish(self, upload_id: str, repository: str, digest: str) -> int:
+        """Verify the upload against `digest` and move it into place; returns its size.
+
+        On a digest mismatch the upload stays open, so the client may retry or cancel.
+        """
+        return await anyio.to_thread.run_sync(self._finish, upload_id, repository, digest)
+
+    def cancel(self, upload_id: str, repository: str) -> None:
+        folder = self._folder(upload_id, repository)
+        self._hashing.pop(upload_id, None)
+        shutil.rmtree(folder, ignore_errors=True)

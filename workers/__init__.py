@@ -1,0 +1,1 @@
+"""Long-running processes: the NATS relay and the projection runner (and later sync, scan, GC)."""
