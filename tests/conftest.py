@@ -1,0 +1,91 @@
+"""Fixtures on the real stack: the machine's Postgres and NATS if they run, embedded ones
+(from the same wheels the registry uses) if not. Every test gets its own database and
+its own JetStream stream, so runs never collide."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import (
+    RegistryProcess,
+    create_database,
+    drop_database,
+    reachable,
+    start_own_nats,
+)
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if reachable("127.0.0.1", 5432):
+        yield "postgresql://postgres@127.0.0.1:5432/postgres"
+        return
+    from cyp_registry.embedded import start_postgres, stop_postgres
+
+    url, handle = start_postgres(tmp_path_factory.mktemp("pg"))
+    yield url
+    stop_postgres(handle)
+
+
+@pytest.fixture(scope="session")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if reachable("127.0.0.1", 4222):
+        yield "nats://127.0.0.1:4222"
+        return
+    from cyp_registry.embedded import stop_nats
+
+    url, proc = start_own_nats(tmp_path_factory.mktemp("nats"))
+    yield url
+    stop_nats(proc)
+
+
+@contextlib.contextmanager
+def _database(admin_url: str) -> Iterator[str]:
+    url = create_database(admin_url)
+    try:
+        yield url
+    finally:
+        drop_database(admin_url, url)
+
+
+@pytest.fixture
+def database_url(pg_admin_url: str) -> Iterator[str]:
+    with _database(pg_admin_url) as url:
+        yield url
+
+
+@pytest.fixture
+def registry_factory(database_url: str, nats_url: str, tmp_path: Path) -> Iterator:
+    """Make registry processes sharing this test's database (replicas, restarts)."""
+    made: list[RegistryProcess] = []
+
+    def make(nats: str | None = None, data_dir: Path | None = None, **env: str):
+        proc = RegistryProcess(database_url, nats or nats_url, data_dir or tmp_path / "data", **env)
+        made.append(proc)
+        return proc
+
+    yield make
+    for proc in made:
+        proc.stop()
+
+
+@pytest.fixture
+def registry(registry_factory) -> RegistryProcess:
+    return registry_factory().start()
+
+
+@pytest.fixture(scope="module")
+def module_registry(
+    pg_admin_url: str, nats_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RegistryProcess]:
+    """One registry for a whole module of read-mostly tests."""
+    with _database(pg_admin_url) as url:
+        proc = RegistryProcess(url, nats_url, tmp_path_factory.mktemp("reg") / "data").start()
+        try:
+            yield proc
+        finally:
+            proc.stop()

@@ -1,0 +1,140 @@
+"""Test plumbing: reach (or start) Postgres and NATS, make isolated databases and streams,
+run the real `cyp-registry serve` in a child process."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def reachable(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), 0.5):
+        return True
+    return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{os.getpid()}_{uuid.uuid4().hex[:10]}"
+
+
+def create_database(admin_url: str) -> str:
+    name = unique("cyp_t_")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    params = conninfo_to_dict(admin_url)
+    params["dbname"] = name
+    return make_conninfo(**params) if "host" in params else f"{admin_url.rsplit('/', 1)[0]}/{name}"
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    name = conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def as_url(conninfo: str) -> str:
+    """A postgresql:// URL for a conninfo string (the CLI takes URLs)."""
+    if conninfo.startswith("postgres"):
+        return conninfo
+    p = conninfo_to_dict(conninfo)
+    host = p.get("host", "127.0.0.1")
+    user = p.get("user", "postgres")
+    if str(host).startswith("/"):
+        return f"postgresql://{user}@/{p['dbname']}?host={host}"
+    return f"postgresql://{user}@{host}:{p.get('port', 5432)}/{p['dbname']}"
+
+
+class RegistryProcess:
+    """`cyp-registry serve` as a child process on a free port, with its own database/stream."""
+
+    def __init__(self, database_url: str, nats_url: str, data_dir: Path, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.data_dir = data_dir
+        self.stream = env.pop("stream", unique("CYPT_"))
+        self.subject = env.pop("subject", unique("cyptest."))
+        self.env = {
+            **os.environ,
+            "CYP_DATABASE_URL": as_url(database_url),
+            "CYP_NATS_URL": nats_url,
+            "CYP_NATS_STREAM": self.stream,
+            "CYP_NATS_SUBJECT": self.subject,
+            "CYP_LOG_LEVEL": "warning",
+            **env,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = data_dir.parent / f"registry-{self.port}.log"
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> RegistryProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cyp_registry.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=open(self.log, "ab"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"registry exited: {self.log.read_text()[-3000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/v2/", timeout=1).status_code == 200:
+                    return self
+            time.sleep(0.1)
+        raise RuntimeError(f"registry did not start: {self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """kill -9: no shutdown code runs."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def start_own_nats(folder: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    from cyp_registry.embedded import start_nats
+
+    return start_nats(folder, port=free_port())
