@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from eventsourcing.persistence import InterfaceError, OperationalError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from psycopg import OperationalError as PsycopgOperationalError
+from psycopg_pool import PoolTimeout
 
 from api.oci import error_response
-from domain.errors import RegistryError
+from domain.errors import ERROR_CODES, ConcurrentUpdate, RegistryError
 
 log = logging.getLogger(__name__)
 
@@ -38,32 +41,38 @@ def _on_v2(request: Request[Any, Any, Any]) -> bool:
     return request.url.path.startswith("/v2")
 
 
-def on_registry_error(request: Request[Any, Any, Any], exc: RegistryError) -> Response[Any]:
+def _error(
+    request: Request[Any, Any, Any], exc: RegistryError, headers: dict[str, str] | None = None
+) -> Response[Any]:
     if _on_v2(request):
-        return error_response(exc)
-    return envelope(exc.status, exc.code, exc.message)
+        return error_response(exc, headers)
+    return envelope(exc.status, exc.code, exc.message, headers)
+
+
+def on_registry_error(request: Request[Any, Any, Any], exc: RegistryError) -> Response[Any]:
+    return _error(request, exc)
 
 
 def on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Litestar's own refusals (no route, wrong method, body too large…)."""
     status = exc.status_code
     code = _HTTP_CODES.get(status, "UNAVAILABLE" if status >= 500 else "BAD_REQUEST")
-    headers = getattr(exc, "headers", None)
-    if _on_v2(request):
-        oci_code = (
-            code
-            if code
-            in {
-                "UNAUTHORIZED",
-                "DENIED",
-                "UNSUPPORTED",
-                "SIZE_INVALID",
-                "TOOMANYREQUESTS",
-                "NOT_FOUND",
-            }
-            else "UNSUPPORTED"
-        )
-        return error_response(RegistryError(oci_code, exc.detail, status=status), headers)
-    return envelope(status, code, exc.detail, headers)
+    if not _on_v2(request):
+        return envelope(status, code, exc.detail, exc.headers)
+    code = code if code in ERROR_CODES else "UNSUPPORTED"
+    return error_response(RegistryError(code, exc.detail, status=status), exc.headers)
+
+
+def on_contention(request: Request[Any, Any, Any], exc: ConcurrentUpdate) -> Response[Any]:
+    """Retries were exhausted on a hot aggregate: ask the client to come back."""
+    busy = RegistryError("TOOMANYREQUESTS", "concurrent updates of the same object; retry")
+    return _error(request, busy, {"Retry-After": "1"})
+
+
+def on_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    down = RegistryError("UNAVAILABLE", "database unavailable; retry")
+    return _error(request, down, {"Retry-After": "1"})
 
 
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -75,6 +84,11 @@ def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[A
 
 HANDLERS = {
     RegistryError: on_registry_error,
+    ConcurrentUpdate: on_contention,
+    OperationalError: on_unavailable,
+    InterfaceError: on_unavailable,
+    PsycopgOperationalError: on_unavailable,
+    PoolTimeout: on_unavailable,
     HTTPException: on_http_exception,
     Exception: on_unexpected,
 }

@@ -157,7 +157,10 @@ class Workers:
 def build_app(stack: Stack) -> Litestar:
     settings = stack.settings
     assert stack.registry is not None
-    pool = AsyncConnectionPool(stack.database_url, min_size=2, max_size=16, open=False)
+    # Autocommit: a view query is one round trip, not BEGIN + SELECT + COMMIT.
+    pool = AsyncConnectionPool(
+        stack.database_url, min_size=2, max_size=16, open=False, kwargs={"autocommit": True}
+    )
     waiter = PositionWaiter(stack.database_url)
     probe = NatsProbe(stack.nats_url)
     workers = Workers(stack) if settings.workers else None
@@ -178,9 +181,12 @@ def build_app(stack: Stack) -> Litestar:
             await probe.stop()
             await pool.close()
 
+    store = FilesystemStore(settings.blobs_dir)
+    # Upload sessions nobody touched for a day were abandoned (or their client was killed).
+    store.purge_stale_uploads(older_than=24 * 3600)
     services = Services(
         registry=stack.registry,
-        store=FilesystemStore(settings.blobs_dir),
+        store=store,
         pool=pool,
         waiter=waiter,
         version=__version__,

@@ -220,6 +220,24 @@ class FilesystemStore:
         """
         return await anyio.to_thread.run_sync(self._finish, upload_id, repository, digest)
 
+    def purge_stale_uploads(self, older_than: float) -> int:
+        """Remove upload sessions untouched for `older_than` seconds (abandoned or killed)."""
+        cutoff = time.time() - older_than
+        purged = 0
+        for folder in self.uploads.iterdir():
+            try:
+                stale = (folder / "data").stat().st_mtime < cutoff
+            except FileNotFoundError:
+                stale = folder.stat().st_mtime < cutoff
+            if not stale:
+                continue
+            if folder.is_dir():
+                shutil.rmtree(folder, ignore_errors=True)
+            else:
+                folder.unlink(missing_ok=True)
+            purged += 1
+        return purged
+
     def cancel(self, upload_id: str, repository: str) -> None:
         folder = self._folder(upload_id, repository)
         self._hashing.pop(upload_id, None)
