@@ -12,7 +12,7 @@ from api.auth import DELETE, PULL, PUSH, authorize
 from api.oci import API_VERSION, error_response, oci_response, parse_content_range, parse_range
 from api.services import Services
 from domain.errors import RegistryError
-from domain.names import parse_digest
+from domain.names import is_valid_name, parse_digest
 from domain.registry import Caller
 from projections import blob_links
 from storage.errors import DigestMismatch, UploadOffsetMismatch, UploadUnknown
@@ -46,8 +46,9 @@ def _blob_headers(digest: str, size: int) -> dict[str, str]:
 async def head(request: Request[Any, Any, Any], services: Services, name: str, digest: str):
     await authorize(request, name, PULL)
     size = await _locate(services, name, digest)
+    # b"", not None: Litestar cannot render None as application/octet-stream (a 500).
     return Response(
-        None,
+        b"",
         status_code=200,
         media_type="application/octet-stream",
         headers=_blob_headers(digest, size),
@@ -122,6 +123,8 @@ async def _mount(
     except RegistryError:
         return False
     if source:
+        if not is_valid_name(source):
+            return False
         await authorize(request, source, PULL)
         found = await services.query(blob_links.is_linked, source, digest)
     else:
@@ -175,6 +178,19 @@ async def _append(
     request: Request[Any, Any, Any], services: Services, name: str, upload_id: str
 ) -> int:
     chunk = parse_content_range(request.headers.get("content-range"))
+    length = request.headers.get("content-length")
+    if (
+        chunk
+        and length is not None
+        and length.isdecimal()
+        and int(length) != chunk[1] - chunk[0] + 1
+    ):
+        # A chunk whose body is not the range it claims would shift every later offset.
+        raise RegistryError(
+            "RANGE_INVALID",
+            "Content-Range does not match Content-Length",
+            {"Content-Range": request.headers["content-range"], "Content-Length": length},
+        )
     try:
         return await services.store.append(
             upload_id, name, request.stream(), chunk[0] if chunk else None

@@ -37,7 +37,7 @@ def eventsourcing_env(database_url: str) -> dict[str, str]:
         "POSTGRES_PORT": str(params.get("port", "5432")),
         "POSTGRES_USER": str(params.get("user", "postgres")),
         "POSTGRES_PASSWORD": str(params.get("password", "")),
-        "POSTGRES_POOL_SIZE": "10",
+        "POSTGRES_POOL_SIZE": "4",
         "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
         "CREATE_TABLE": "y",
     }
@@ -159,7 +159,7 @@ def build_app(stack: Stack) -> Litestar:
     assert stack.registry is not None
     # Autocommit: a view query is one round trip, not BEGIN + SELECT + COMMIT.
     pool = AsyncConnectionPool(
-        stack.database_url, min_size=2, max_size=16, open=False, kwargs={"autocommit": True}
+        stack.database_url, min_size=1, max_size=16, open=False, kwargs={"autocommit": True}
     )
     waiter = PositionWaiter(stack.database_url)
     probe = NatsProbe(stack.nats_url)

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from tests.support import (
+    OwnNats,
     RegistryProcess,
     create_database,
+    delete_stream,
     drop_database,
     reachable,
     start_own_nats,
@@ -71,6 +73,8 @@ def registry_factory(database_url: str, nats_url: str, tmp_path: Path) -> Iterat
     yield make
     for proc in made:
         proc.stop()
+    for stream in {(proc.env["CYP_NATS_URL"], proc.stream) for proc in made}:
+        delete_stream(*stream)
 
 
 @pytest.fixture
@@ -89,3 +93,12 @@ def module_registry(
             yield proc
         finally:
             proc.stop()
+            delete_stream(nats_url, proc.stream)
+
+
+@pytest.fixture
+def own_nats(tmp_path: Path) -> Iterator[OwnNats]:
+    """A private NATS this test may stop and restart (an outage), stopped at the end."""
+    server = OwnNats(tmp_path / "own-nats")
+    yield server
+    server.stop()

@@ -138,3 +138,66 @@ def start_own_nats(folder: Path) -> tuple[str, subprocess.Popen[bytes]]:
     from cyp_registry.embedded import start_nats
 
     return start_nats(folder, port=free_port())
+
+
+class OwnNats:
+    """A private nats-server (JetStream on disk under `folder`) a test may stop and restart:
+    restarted on the same port and store directory, it looks like an outage to its clients."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.url, self.proc = start_own_nats(folder)
+        self.port = int(self.url.rsplit(":", 1)[1])
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        from cyp_registry.embedded import stop_nats
+
+        stop_nats(self.proc)
+
+    def kill(self) -> None:
+        """kill -9: JetStream gets no chance to flush or close anything."""
+        if self.running:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def restart(self, timeout: float = 10) -> None:
+        """Start it again: same port (clients reconnect to the URL they know), same store."""
+        from cyp_registry.embedded import nats_binary
+
+        assert not self.running, "stop it first"
+        cmd = [nats_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd"]
+        self.proc = subprocess.Popen(
+            [*cmd, str(self.folder)],
+            stdout=open(self.folder / "nats.log", "ab"),  # noqa: SIM115 - the child keeps it
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nats-server exited; see {self.folder}/nats.log")
+            if reachable("127.0.0.1", self.port):
+                return
+            time.sleep(0.05)
+        self.proc.kill()
+        raise RuntimeError(f"nats-server did not come back on port {self.port}")
+
+
+def delete_stream(nats_url: str, stream: str) -> None:
+    """Remove a test's JetStream stream so the shared NATS does not collect them."""
+    import asyncio
+
+    import nats
+
+    async def run() -> None:
+        with contextlib.suppress(Exception):
+            nc = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=0)
+            try:
+                await nc.jetstream().delete_stream(stream)
+            finally:
+                await nc.close()
+
+    asyncio.run(run())

@@ -2,8 +2,9 @@
 
 Each message carries `Nats-Msg-Id: <aggregate id>:<version>` so a resend after a crash is
 deduplicated by JetStream, and `Cyp-Position: <notification id>` so the relay can resume
-from the stream itself. The position in Postgres is advanced only after the publish was
-acknowledged; NATS being down delays publishing, it never loses or reorders an event.
+from the stream itself (the stream's last message is the resume point; the position kept
+in Postgres, advanced only after the publish was acknowledged, is for monitoring). NATS
+being down delays publishing; it never loses or reorders an event.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from nats.js.errors import NotFoundError
 from domain.documents import event_document
 
 log = logging.getLogger(__name__)
-_LOCK_KEY = 0x6379700003
 
 
 class Relay:
@@ -127,7 +127,10 @@ class Relay:
                     self.conninfo, autocommit=True
                 ) as conn:
                     while not stop.is_set():
-                        cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK_KEY,))
+                        # One active relay per stream (replicas stand by).
+                        cur = await conn.execute(
+                            "SELECT pg_try_advisory_lock(hashtext(%s))", (f"relay:{self.stream}",)
+                        )
                         if (await cur.fetchone())[0]:
                             break
                         await _sleep_or_stop(stop, 1.0)
@@ -159,8 +162,17 @@ class Relay:
                 js = self.nc.jetstream()
                 if not synced:
                     await self._ensure_stream(js)
+                    # The stream itself says what it holds: a stream that lost messages
+                    # (recreated, purged) gets them again rather than a silent gap.
                     stored = await self._stored_position(conn)
-                    self.position = max(stored, await self._stream_position(js))
+                    self.position = await self._stream_position(js)
+                    if self.position < stored:
+                        log.warning(
+                            "stream %s ends at %s but %s were relayed; republishing",
+                            self.stream,
+                            self.position,
+                            stored,
+                        )
                     synced = True
                 self._wake.clear()
                 if await self.publish_pending(js, conn) == self.batch_size:
