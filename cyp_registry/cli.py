@@ -27,12 +27,22 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
+def _leave(signum: int, frame: object) -> None:
+    """SIGTERM/SIGINT outside uvicorn: leave through the `with Stack` so the embedded
+    Postgres and NATS are stopped. uvicorn restores this handler when it has shut down and
+    then raises the signal that stopped it again, which lands here too."""
+    signal.signal(signum, signal.SIG_IGN)  # a second signal must not cut the cleanup short
+    raise SystemExit(0)
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from cyp_registry.wiring import Stack, build_app
 
     settings = _settings(args)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _leave)
     with Stack(settings) as stack:
         app = build_app(stack)
         config = uvicorn.Config(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -14,11 +15,27 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+def _give_to_pgserver_user(folder: Path) -> None:
+    """As root, pgserver runs Postgres as the user `pgserver`, which must own the files of its
+    data folder; a data dir copied or restored by root (`cp -r`, tar) belongs to root."""
+    if os.name != "posix" or os.geteuid() != 0 or not (folder / "PG_VERSION").exists():
+        return
+    from pgserver.utils import ensure_user_exists
+
+    entry = ensure_user_exists("pgserver")
+    if entry is None:
+        return
+    for path in [folder, *folder.rglob("*")]:
+        if path.lstat().st_uid != entry.pw_uid:
+            os.lchown(path, entry.pw_uid, -1)
+
+
 def start_postgres(folder: Path) -> tuple[str, object]:
     """Start (or reuse) a Postgres in `folder`; returns its URL and a handle to stop it."""
     import pgserver
 
     folder.mkdir(parents=True, exist_ok=True)
+    _give_to_pgserver_user(folder)
     server = pgserver.get_server(folder.resolve(), cleanup_mode="stop")
     return server.get_uri("postgres"), server
 

@@ -8,6 +8,7 @@ sibling event of the same kind.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -183,11 +184,13 @@ class Manifest(Aggregate):
 
         def apply(self, aggregate: Manifest) -> None:
             aggregate.alive = False
+            aggregate.deleted_on = self.timestamp
 
     def __init__(self, repository: str, digest: str, **_: Any) -> None:
         self.repository = repository
         self.digest = digest
         self.alive = True
+        self.deleted_on: datetime | None = None  # when it was last deleted
 
     @staticmethod
     def create_id(repository: str, digest: str) -> UUID:

@@ -17,6 +17,10 @@ INDEX_TYPES = frozenset({DOCKER_MANIFEST_LIST, OCI_INDEX})
 IMAGE_TYPES = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
 MANIFEST_TYPES = INDEX_TYPES | IMAGE_TYPES
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
+# Descriptor sizes are int64 in the OCI image spec; free-form values (platform) stay shallow,
+# so every accepted manifest can be stored (msgpack, jsonb) and projected.
+MAX_SIZE = 2**63 - 1
+MAX_DEPTH = 16
 
 # Layers that by definition are not stored in the registry ("foreign" layers).
 NONDISTRIBUTABLE = frozenset(
@@ -73,10 +77,32 @@ class ManifestInfo(msgspec.Struct, frozen=True):
         return [child["digest"] for child in self.manifests]
 
 
+def _storable(value: Any) -> bool:
+    """A free-form JSON value that is shallow and whose integers fit in 64 bits."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return False
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_SIZE:
+            return False
+    return True
+
+
 def _descriptor(d: Descriptor) -> dict[str, Any]:
     parse_digest(d.digest)
-    if d.size < 0:
-        raise RegistryError("MANIFEST_INVALID", "negative descriptor size", {"digest": d.digest})
+    if not 0 <= d.size <= MAX_SIZE:
+        raise RegistryError(
+            "MANIFEST_INVALID", "descriptor size out of range", {"digest": d.digest}
+        )
+    if d.platform is not None and not _storable(d.platform):
+        raise RegistryError(
+            "MANIFEST_INVALID", "platform too deep or too large", {"digest": d.digest}
+        )
     return msgspec.to_builtins(d)
 
 
@@ -118,6 +144,8 @@ def parse_manifest(body: bytes, content_type: str | None) -> ManifestInfo:
         m = msgspec.json.decode(body, type=_Manifest)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise RegistryError("MANIFEST_INVALID", f"invalid manifest: {exc}") from None
+    except RecursionError:  # nesting deeper than the decoder allows (free-form fields)
+        raise RegistryError("MANIFEST_INVALID", "invalid manifest: nested too deeply") from None
     if m.schemaVersion != 2:
         raise RegistryError("MANIFEST_INVALID", "only schemaVersion 2 is supported")
     media_type = _resolve_media_type(content_type, m.mediaType, m)
@@ -144,7 +172,7 @@ def parse_manifest(body: bytes, content_type: str | None) -> ManifestInfo:
     if artifact_type is None and config and media_type == OCI_MANIFEST:
         # The referrers API reports the config media type when artifactType is absent.
         artifact_type = config["mediaType"]
-    return ManifestInfo(
+    info = ManifestInfo(
         media_type=media_type,
         config=config,
         layers=layers,
@@ -153,3 +181,24 @@ def parse_manifest(body: bytes, content_type: str | None) -> ManifestInfo:
         artifact_type=artifact_type,
         annotations=m.annotations or {},
     )
+    if _contains_nul(msgspec.to_builtins(info)):
+        # Valid JSON ("\u0000"), but no Postgres text or jsonb column can hold it: the event
+        # would be stored and then stop the projector for good.
+        raise RegistryError("MANIFEST_INVALID", "manifest strings must not contain NUL")
+    return info
+
+
+def _contains_nul(value: Any) -> bool:
+    """Whether any string (key or value) in a JSON-like value contains U+0000."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False

@@ -36,6 +36,23 @@ class Caller(NamedTuple):
 SYSTEM = Caller("system", "")
 
 
+def _dangling(tag: Tag, manifest: Manifest | None) -> bool:
+    """The tag points at a manifest that was deleted after the tag moved there.
+
+    `delete_manifest` deletes the tags its caller listed (those the views knew of); a tag
+    moved there while the views lagged is not listed, but the views drop it with the
+    manifest. Such a tag no longer exists for clients: it can be neither deleted nor left
+    unmoved by a push of the same manifest and tag.
+    """
+    deleted_on = getattr(manifest, "deleted_on", None)  # None: never deleted
+    return (
+        manifest is not None
+        and deleted_on is not None
+        and tag.digest == manifest.digest
+        and deleted_on >= tag.modified_on
+    )
+
+
 class Registry(Application):
     name = "Registry"
     snapshotting_intervals = {Tag: 50, Repository: 50, Manifest: 50, BlobLink: 50}
@@ -86,9 +103,16 @@ class Registry(Application):
         return None
 
     # -- queries on the write side ------------------------------------------------------------
+    def _visible_digest(self, tag: Tag) -> str | None:
+        if tag.digest is None:
+            return None
+        return (
+            None if _dangling(tag, self._get(Manifest, tag.repository, tag.digest)) else tag.digest
+        )
+
     def tag_digest(self, repository: str, tag: str) -> str | None:
         agg = self._get(Tag, repository, tag)
-        return agg.digest if agg else None
+        return self._visible_digest(agg) if agg else None
 
     def manifest_exists(self, repository: str, digest: str) -> bool:
         agg = self._get(Manifest, repository, digest)
@@ -156,7 +180,7 @@ class Registry(Application):
                 tag_agg = self._get(Tag, repository, tag)
                 if tag_agg is None:
                     changed.append(Tag.create(repository, tag, digest, *caller))
-                elif tag_agg.digest != digest:
+                elif tag_agg.digest != digest or _dangling(tag_agg, manifest):
                     tag_agg.move(digest, *caller)
                     changed.append(tag_agg)
             return changed
@@ -187,7 +211,7 @@ class Registry(Application):
     def delete_tag(self, repository: str, tag: str, caller: Caller) -> int | None:
         def body() -> list[Any]:
             tag_agg = self._get(Tag, repository, tag)
-            if tag_agg is None or tag_agg.digest is None:
+            if tag_agg is None or self._visible_digest(tag_agg) is None:
                 raise RegistryError("MANIFEST_UNKNOWN", detail={"tag": tag})
             tag_agg.delete(*caller)
             return [tag_agg]
