@@ -7,12 +7,13 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote
 
 from litestar import Request, Response, Router, delete, get, head, patch, post, put
 
 from api import blobs, manifests
 from api.auth import PULL, authorize
-from api.oci import API_VERSION, error_response, oci_response, query_int
+from api.oci import API_VERSION, MAX_PAGE, error_response, oci_response, query_int
 from api.services import Services
 from domain.errors import RegistryError
 from domain.manifests import OCI_INDEX
@@ -35,11 +36,14 @@ async def _tags_list(request: Request[Any, Any, Any], services: Services, name: 
     if not await services.query(repositories.exists, name):
         raise RegistryError("NAME_UNKNOWN", detail={"name": name})
     n = query_int(request, "n")
-    last = request.query_params.get("last") or ""
-    found = await services.query(tags.page, name, last, None if n is None else n + 1)
+    last = _query_text(request, "last")
+    if n == 0:  # an empty list and no Link (distribution spec)
+        return oci_response(200, {"name": name, "tags": []})
+    limit = None if n is None else min(n, MAX_PAGE)
+    found = await services.query(tags.page, name, last, None if limit is None else limit + 1)
     headers = {}
-    if n is not None and len(found) > n:
-        found = found[:n]
+    if limit is not None and len(found) > limit:
+        found = found[:limit]
         headers["Link"] = f'</v2/{name}/tags/list?n={n}&last={found[-1]}>; rel="next"'
     return oci_response(200, {"name": name, "tags": found}, headers=headers)
 
@@ -48,7 +52,10 @@ async def _referrers(request: Request[Any, Any, Any], services: Services, name: 
     await authorize(request, name, PULL)
     parse_digest(digest)
     artifact_type = request.query_params.get("artifactType")
-    found = await services.query(referrers.of, name, digest, artifact_type)
+    if artifact_type and "\x00" in artifact_type:
+        found = []  # no stored artifactType contains NUL (and Postgres cannot compare one)
+    else:
+        found = await services.query(referrers.of, name, digest, artifact_type)
     headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type else {}
     body = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": found}
     return oci_response(200, body, OCI_INDEX, headers)
@@ -74,9 +81,25 @@ _route(r"(?P<name>.+)/blobs/(?P<digest>[^/]+)", GET=blobs.get, HEAD=blobs.head, 
 _route(r"(?P<name>.+)/referrers/(?P<digest>[^/]+)", GET=_referrers)
 
 
+def _query_text(request: Request[Any, Any, Any], key: str) -> str:
+    """A text query parameter as Postgres can compare it: cut at the first NUL, which no
+    name or tag contains (and which sorts below every other character, so the order holds)."""
+    return (request.query_params.get(key) or "").split("\x00", 1)[0]
+
+
+def _requested_path(request: Request[Any, Any, Any], rest: str) -> str:
+    """The path after /v2/ as the client sent it. Litestar's routing collapses `//` and
+    drops a trailing `/`, which would turn the invalid names `a//b` and `a/` into `a/b`, `a`."""
+    raw = request.scope.get("raw_path")
+    if not raw:
+        return rest.lstrip("/")
+    path = unquote(raw.decode("latin-1").split("?", 1)[0])
+    return path[len("/v2/") :] if path.startswith("/v2/") else rest.lstrip("/")
+
+
 async def _dispatch(request: Request[Any, Any, Any], rest: str) -> Response[Any]:
     services: Services = request.app.state.services
-    path = rest.lstrip("/")
+    path = _requested_path(request, rest)
     try:
         for pattern, _, methods in _ROUTES:
             match = pattern.fullmatch(path)
@@ -100,21 +123,27 @@ def ping() -> Response[Any]:
     return oci_response(200, {})
 
 
+@head("/v2", sync_to_thread=False)
+def ping_head() -> Response[None]:
+    return Response(None, status_code=200, headers={**API_VERSION, "Content-Length": "2"})
+
+
 @get("/v2/_catalog")
 async def catalog(request: Request[Any, Any, Any]) -> Response[Any]:
     services: Services = request.app.state.services
     try:
         await authorize(request, None, PULL)
         n = query_int(request, "n")
-        last = request.query_params.get("last") or ""
-        limit = 1000 if n is None else n
-        found = await services.query(repositories.catalog, last, limit + 1)
+        last = _query_text(request, "last")
+        limit = 1000 if n is None else min(n, MAX_PAGE)
+        found = await services.query(repositories.catalog, last, limit + 1) if limit else []
     except RegistryError as exc:
         return error_response(exc)
     headers = {}
     if len(found) > limit:
         found = found[:limit]
-        headers["Link"] = f'</v2/_catalog?n={limit}&last={found[-1]}>; rel="next"'
+        page = limit if n is None else n
+        headers["Link"] = f'</v2/_catalog?n={page}&last={found[-1]}>; rel="next"'
     return oci_response(200, {"repositories": found}, headers=headers)
 
 
@@ -153,7 +182,17 @@ async def v2_delete(request: Request[Any, Any, Any], rest: str) -> Response[Any]
 
 router = Router(
     path="/",
-    route_handlers=[ping, catalog, v2_get, v2_head, v2_put, v2_post, v2_patch, v2_delete],
+    route_handlers=[
+        ping,
+        ping_head,
+        catalog,
+        v2_get,
+        v2_head,
+        v2_put,
+        v2_post,
+        v2_patch,
+        v2_delete,
+    ],
     response_headers=None,
 )
 __all__ = ["router", "API_VERSION"]

@@ -13,6 +13,11 @@ from domain.errors import RegistryError
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
 _CONTENT_RANGE = re.compile(r"(?:bytes[ =])?(\d+)-(\d+)(?:/\d+|/\*)?")
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_NUMBER = re.compile(r"[0-9]+")
+# Most entries one page of tags or repositories holds, whatever `n` asks for (a shorter
+# page always carries a Link to the rest); also keeps SQL LIMITs in range.
+MAX_PAGE = 10_000
+_HUGE = 2**63 - 1
 
 
 def oci_response(
@@ -45,14 +50,20 @@ def error_response(exc: RegistryError, headers: dict[str, str] | None = None) ->
     return oci_response(exc.status, error_body(exc), headers=headers)
 
 
+def _number(digits: str) -> int:
+    """A decimal number of any length; beyond int64 it saturates (int() refuses >4300 digits)."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) < 19 else _HUGE
+
+
 def parse_content_range(value: str | None) -> tuple[int, int] | None:
     """The `start-end` of a chunk (PATCH); None if absent. Malformed: 416 RANGE_INVALID."""
     if value is None:
         return None
     match = _CONTENT_RANGE.fullmatch(value.strip())
-    if match is None or int(match[1]) > int(match[2]):
+    if match is None or _number(match[1]) > _number(match[2]):
         raise RegistryError("RANGE_INVALID", "malformed Content-Range", {"Content-Range": value})
-    return int(match[1]), int(match[2])
+    return _number(match[1]), _number(match[2])
 
 
 def parse_range(value: str, size: int) -> tuple[int, int]:
@@ -64,12 +75,12 @@ def parse_range(value: str, size: int) -> tuple[int, int]:
     if match is None or (match[1] == "" and match[2] == ""):
         raise unsatisfiable
     if match[1] == "":
-        suffix = int(match[2])
+        suffix = _number(match[2])
         if suffix == 0 or size == 0:
             raise unsatisfiable
         return max(0, size - suffix), size - 1
-    start = int(match[1])
-    end = min(int(match[2]), size - 1) if match[2] else size - 1
+    start = _number(match[1])
+    end = min(_number(match[2]), size - 1) if match[2] else size - 1
     if start >= size or start > end:
         raise unsatisfiable
     return start, end
@@ -92,6 +103,6 @@ def query_int(request: Request[Any, Any, Any], key: str) -> int | None:
     raw = request.query_params.get(key)
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    if _NUMBER.fullmatch(raw) is None:  # ASCII only: str.isdigit() accepts "²", int() not
         raise RegistryError("PAGINATION_NUMBER_INVALID", detail={key: raw})
-    return int(raw)
+    return _number(raw)
