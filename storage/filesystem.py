@@ -224,17 +224,20 @@ class FilesystemStore:
         """Remove upload sessions untouched for `older_than` seconds (abandoned or killed)."""
         cutoff = time.time() - older_than
         purged = 0
-        for folder in self.uploads.iterdir():
+        for entry in self.uploads.iterdir():
+            # An upload session is a folder (its data file shows the last write); a killed
+            # manifest write leaves a lone `put-*` file.
+            data = entry / "data" if entry.is_dir() else entry
             try:
-                stale = (folder / "data").stat().st_mtime < cutoff
+                touched = (data if data.exists() else entry).stat().st_mtime
             except FileNotFoundError:
-                stale = folder.stat().st_mtime < cutoff
-            if not stale:
+                continue  # finished or cancelled meanwhile
+            if touched >= cutoff:
                 continue
-            if folder.is_dir():
-                shutil.rmtree(folder, ignore_errors=True)
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
             else:
-                folder.unlink(missing_ok=True)
+                entry.unlink(missing_ok=True)
             purged += 1
         return purged
 
