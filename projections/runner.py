@@ -45,6 +45,9 @@ class ProjectionRunner:
         self.conninfo = conninfo
         self.views = list(views) if views is not None else list(VIEWS.values())
         self.batch_size = batch_size
+        # The views' positions, read once per session: while this runner holds the lock,
+        # nobody else moves them.
+        self._positions: dict[str, int] | None = None
 
     # -- one step ----------------------------------------------------------------------------
     def positions(self, conn: psycopg.Connection[Any]) -> dict[str, int]:
@@ -62,7 +65,9 @@ class ProjectionRunner:
 
     def step(self, conn: psycopg.Connection[Any]) -> int:
         """Project the next batch of events; returns how many were read."""
-        positions = self.positions(conn)
+        if self._positions is None:
+            self._positions = self.positions(conn)
+        positions = self._positions
         start = min(positions.values())
         notifications = self.app.recorder.select_notifications(
             start=start, limit=self.batch_size, inclusive_of_start=False
@@ -70,7 +75,8 @@ class ProjectionRunner:
         if not notifications:
             return 0
         end = notifications[-1].id
-        with conn.transaction(), conn.cursor() as cur:
+        # One transaction, pipelined: the statements go out without waiting for each answer.
+        with conn.transaction(), conn.pipeline(), conn.cursor() as cur:
             for notification in notifications:
                 event = self.app.mapper.to_domain_event(notification)
                 for view in self.views:
@@ -81,6 +87,8 @@ class ProjectionRunner:
                 (end, [v.name for v in self.views], end),
             )
             cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(end)))
+        for view in self.views:
+            positions[view.name] = max(positions[view.name], end)
         return len(notifications)
 
     # -- live --------------------------------------------------------------------------------
@@ -99,6 +107,7 @@ class ProjectionRunner:
         while not stop.is_set():
             try:
                 with self._connect() as conn:
+                    self._positions = None
                     if not self._acquire(conn, stop.is_set):
                         return
                     conn.execute(f'LISTEN "{self.app.recorder.channel_name}"')
@@ -128,6 +137,7 @@ class ProjectionRunner:
                     "UPDATE view_positions SET position = 0 WHERE view = ANY(%s)",
                     ([v.name for v in self.views],),
                 )
+            self._positions = None
             total = 0
             while count := self.step(conn):
                 total += count

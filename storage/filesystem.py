@@ -8,6 +8,8 @@ process (another replica, a restart), the file is re-hashed once on completion.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -23,6 +25,7 @@ import anyio.to_thread
 from storage.errors import DigestMismatch, UploadOffsetMismatch, UploadUnknown
 
 CHUNK = 1024 * 1024
+SMALL = 256 * 1024
 _ALGORITHMS = ("sha256", "sha512")
 
 
@@ -159,10 +162,13 @@ class FilesystemStore:
         state = self._hashing.get(upload_id)
         if state is not None and state.offset != size:
             state = None  # another process wrote to it meanwhile
-        fh = await anyio.to_thread.run_sync(open, data_path, "ab")
+        fh = open(data_path, "ab", buffering=0)  # noqa: SIM115 - closed below
         buffer = bytearray()
+        # One 1 MiB write (and hash) runs in a thread while the next MiB is received; awaiting
+        # the previous one before starting the next keeps the order.
+        writing: asyncio.Future[None] | None = None
 
-        def flush(piece: bytes) -> None:
+        def flush(piece: bytearray) -> None:
             fh.write(piece)
             if state is not None:
                 state.hasher.update(piece)
@@ -172,12 +178,20 @@ class FilesystemStore:
             async for chunk in body:
                 buffer += chunk
                 if len(buffer) >= CHUNK:
-                    piece, buffer = bytes(buffer), bytearray()
-                    await anyio.to_thread.run_sync(flush, piece)
-            if buffer:
-                await anyio.to_thread.run_sync(flush, bytes(buffer))
-            await anyio.to_thread.run_sync(fh.flush)
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.ensure_future(anyio.to_thread.run_sync(flush, buffer))
+                    buffer = bytearray()
+            if writing is not None:
+                await writing
+            if len(buffer) >= SMALL:
+                await anyio.to_thread.run_sync(flush, buffer)
+            elif buffer:
+                flush(buffer)  # a small body costs less than a hand-off to a thread
         finally:
+            if writing is not None and not writing.done():
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(writing)
             fh.close()
         if state is None:
             self._hashing.pop(upload_id, None)
