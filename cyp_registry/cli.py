@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 import time
@@ -16,7 +17,7 @@ from cyp_registry.settings import Settings, describe
 
 def _settings(args: argparse.Namespace) -> Settings:
     settings = Settings.load()
-    for key in ("host", "port", "data_dir"):
+    for key in ("host", "port", "data_dir", "api_workers"):
         value = getattr(args, key, None)
         if value is not None:
             setattr(settings, key, Path(value) if key == "data_dir" else value)
@@ -43,17 +44,29 @@ def serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _leave)
-    with Stack(settings) as stack:
-        app = build_app(stack)
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level.lower(),
-            timeout_graceful_shutdown=5,
-            access_log=False,
+    options = dict(
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=5,
+        access_log=False,
+    )
+    if settings.api_workers <= 1:
+        with Stack(settings) as stack:
+            uvicorn.Server(uvicorn.Config(build_app(stack), **options)).run()
+        return 0
+    # Several API processes on one socket: this one owns the embedded services and hands
+    # their URLs to the children; the views' runner and the relay elect one child each.
+    with Stack(settings, domain=False) as stack:
+        os.environ["CYP_DATABASE_URL"] = stack.database_url
+        os.environ["CYP_NATS_URL"] = stack.nats_url
+        os.environ["CYP_DATA_DIR"] = str(settings.data_dir)
+        uvicorn.run(
+            "cyp_registry.wiring:app_from_environment",
+            factory=True,
+            workers=settings.api_workers,
+            **options,
         )
-        uvicorn.Server(config).run()
     return 0
 
 
@@ -137,6 +150,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default=None, help="default 0.0.0.0")
     s.add_argument("--port", type=int, default=None, help="default 8080")
     s.add_argument("--data-dir", default=None, help="default ./data")
+    s.add_argument(
+        "--workers", dest="api_workers", type=int, default=None, help="API processes (default 1)"
+    )
     s.set_defaults(func=serve)
 
     w = sub.add_parser("worker", help="run the projection runner and the NATS relay only")

@@ -16,6 +16,7 @@ HELP = {
     "nats_stream": "JetStream stream the relay publishes events to",
     "nats_subject": "subject prefix of published events (<prefix>.<event type>)",
     "workers": "run the projection runner and the NATS relay inside `serve` (true/false)",
+    "api_workers": "API processes `serve` runs on the one port (more use more cores)",
     "write_wait": "seconds a write waits for the views to reach it before answering",
     "log_level": "logging level",
 }
@@ -35,6 +36,7 @@ class Settings:
     nats_stream: str = "CYP_EVENTS"
     nats_subject: str = "cyp.events"
     workers: bool = True
+    api_workers: int = 1
     write_wait: float = 10.0
     log_level: str = "info"
     extra: dict[str, str] = field(default_factory=dict)

@@ -50,9 +50,10 @@ def eventsourcing_env(database_url: str) -> dict[str, str]:
 class Stack:
     """The backing services of one process: embedded ones are started here and stopped on exit."""
 
-    def __init__(self, settings: Settings, *, need_nats: bool = True) -> None:
+    def __init__(self, settings: Settings, *, need_nats: bool = True, domain: bool = True) -> None:
         self.settings = settings
         self.need_nats = need_nats
+        self.domain = domain
         self._postgres: Any = None
         self._nats: Any = None
         self.database_url = settings.database_url or ""
@@ -68,7 +69,8 @@ class Stack:
                 log.info("starting embedded nats under %s", self.settings.nats_dir)
                 self.nats_url, self._nats = embedded.start_nats(self.settings.nats_dir)
             migrate(self.database_url)
-            self.registry = Registry(env=eventsourcing_env(self.database_url))
+            if self.domain:
+                self.registry = Registry(env=eventsourcing_env(self.database_url))
         except BaseException:
             self.__exit__()
             raise
@@ -158,12 +160,19 @@ class Workers:
             await asyncio.to_thread(self._thread.join, 10)
 
 
-def build_app(stack: Stack) -> Litestar:
+def app_from_environment() -> Litestar:
+    """The app of one of several API processes (`serve --workers N`): the parent started the
+    backing services and passed their URLs on; this process closes its own stack on exit."""
+    stack = Stack(Settings.load()).__enter__()
+    return build_app(stack, close=stack.__exit__)
+
+
+def build_app(stack: Stack, close: Any = None) -> Litestar:
     settings = stack.settings
     assert stack.registry is not None
     # Autocommit: a view query is one round trip, not BEGIN + SELECT + COMMIT.
     pool = AsyncConnectionPool(
-        stack.database_url, min_size=1, max_size=16, open=False, kwargs={"autocommit": True}
+        stack.database_url, min_size=1, max_size=8, open=False, kwargs={"autocommit": True}
     )
     waiter = PositionWaiter(stack.database_url)
     probe = NatsProbe(stack.nats_url)
@@ -184,6 +193,8 @@ def build_app(stack: Stack) -> Litestar:
                 await workers.stop()
             await probe.stop()
             await pool.close()
+            if close is not None:
+                close()
 
     store = FilesystemStore(settings.blobs_dir)
     # Upload sessions nobody touched for a day were abandoned (or their client was killed).
