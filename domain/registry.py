@@ -55,7 +55,9 @@ def _dangling(tag: Tag, manifest: Manifest | None) -> bool:
 
 class Registry(Application):
     name = "Registry"
-    snapshotting_intervals = {Tag: 50, Repository: 50, Manifest: 50, BlobLink: 50}
+    # Only tags move often ("latest" on every build); the other aggregates live a few events,
+    # and without snapshots a missing one costs one query, not two.
+    snapshotting_intervals = {Tag: 50}
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
