@@ -24,11 +24,21 @@ from storage.errors import UploadUnknown
 Handler = Callable[..., Awaitable[Response[Any]]]
 
 # (pattern, {method: handler}); the first pattern that matches the path wins.
-_ROUTES: list[tuple[re.Pattern[str], str, dict[str, Handler]]] = []
+_ROUTES: list[tuple[re.Pattern[str], dict[str, Handler]]] = []
 
 
 def _route(pattern: str, **methods: Handler) -> None:
-    _ROUTES.append((re.compile(pattern), pattern, methods))
+    _ROUTES.append((re.compile(pattern), methods))
+
+
+def _next_page(found: list[str], limit: int | None, n: int | None, base: str):
+    """Cut a page fetched with one row too many; link the next page if there is one."""
+    if limit is None or len(found) <= limit:
+        return found, {}
+    found = found[:limit]
+    return found, {
+        "Link": f'<{base}?n={n if n is not None else limit}&last={found[-1]}>; rel="next"'
+    }
 
 
 async def _tags_list(request: Request[Any, Any, Any], services: Services, name: str):
@@ -41,10 +51,7 @@ async def _tags_list(request: Request[Any, Any, Any], services: Services, name: 
         return oci_response(200, {"name": name, "tags": []})
     limit = None if n is None else min(n, MAX_PAGE)
     found = await services.query(tags.page, name, last, None if limit is None else limit + 1)
-    headers = {}
-    if limit is not None and len(found) > limit:
-        found = found[:limit]
-        headers["Link"] = f'</v2/{name}/tags/list?n={n}&last={found[-1]}>; rel="next"'
+    found, headers = _next_page(found, limit, n, f"/v2/{name}/tags/list")
     return oci_response(200, {"name": name, "tags": found}, headers=headers)
 
 
@@ -101,7 +108,7 @@ async def _dispatch(request: Request[Any, Any, Any], rest: str) -> Response[Any]
     services: Services = request.app.state.services
     path = _requested_path(request, rest)
     try:
-        for pattern, _, methods in _ROUTES:
+        for pattern, methods in _ROUTES:
             match = pattern.fullmatch(path)
             if match is None:
                 continue
@@ -139,11 +146,7 @@ async def catalog(request: Request[Any, Any, Any]) -> Response[Any]:
         found = await services.query(repositories.catalog, last, limit + 1) if limit else []
     except RegistryError as exc:
         return error_response(exc)
-    headers = {}
-    if len(found) > limit:
-        found = found[:limit]
-        page = limit if n is None else n
-        headers["Link"] = f'</v2/_catalog?n={page}&last={found[-1]}>; rel="next"'
+    found, headers = _next_page(found, limit, n, "/v2/_catalog")
     return oci_response(200, {"repositories": found}, headers=headers)
 
 
@@ -193,6 +196,4 @@ router = Router(
         v2_patch,
         v2_delete,
     ],
-    response_headers=None,
 )
-__all__ = ["router", "API_VERSION"]
