@@ -9,7 +9,14 @@ from litestar import Request, Response
 from litestar.response import Stream
 
 from api.auth import DELETE, PULL, PUSH, authorize
-from api.oci import API_VERSION, error_response, oci_response, parse_content_range, parse_range
+from api.oci import (
+    API_VERSION,
+    content_length,
+    error_response,
+    oci_response,
+    parse_content_range,
+    parse_range,
+)
 from api.services import Services
 from domain.errors import RegistryError
 from domain.names import is_valid_name, parse_digest
@@ -178,13 +185,8 @@ async def _append(
     request: Request[Any, Any, Any], services: Services, name: str, upload_id: str
 ) -> int:
     chunk = parse_content_range(request.headers.get("content-range"))
-    length = request.headers.get("content-length")
-    if (
-        chunk
-        and length is not None
-        and length.isdecimal()
-        and int(length) != chunk[1] - chunk[0] + 1
-    ):
+    length = content_length(request)
+    if chunk and length is not None and length != chunk[1] - chunk[0] + 1:
         # A chunk whose body is not the range it claims would shift every later offset.
         raise RegistryError(
             "RANGE_INVALID",

@@ -86,10 +86,18 @@ def parse_range(value: str, size: int) -> tuple[int, int]:
     return start, end
 
 
+def content_length(request: Request[Any, Any, Any]) -> int | None:
+    """The declared body length, if there is a well-formed one."""
+    declared = request.headers.get("content-length")
+    if declared is None or _NUMBER.fullmatch(declared) is None:
+        return None
+    return _number(declared)
+
+
 async def read_body(request: Request[Any, Any, Any], limit: int, error: RegistryError) -> bytes:
     """The whole body, refusing (with `error`) anything over `limit` bytes without reading it."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    declared = content_length(request)
+    if declared is not None and declared > limit:
         raise error
     buffer = bytearray()
     async for chunk in request.stream():
