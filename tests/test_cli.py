@@ -1,0 +1,70 @@
+"""The command-line contract operators rely on: --help, migrate."""
+
+import os
+import subprocess
+import sys
+
+import psycopg
+
+from tests.support import ROOT, as_url
+
+
+def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CYP_")}
+    return subprocess.run(
+        [sys.executable, "-m", "cyp_registry.cli", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_help_documents_commands_and_settings():
+    out = _cli("--help").stdout
+    for word in (
+        "serve",
+        "worker",
+        "migrate",
+        "replay",
+        "CYP_DATABASE_URL",
+        "CYP_NATS_URL",
+        "CYP_DATA_DIR",
+    ):
+        assert word in out
+    serve = _cli("serve", "--help").stdout
+    for option in ("--host", "--port", "--data-dir", "--workers"):
+        assert option in serve
+
+
+def test_migrate_creates_the_views_once(database_url):
+    url = as_url(database_url)
+    for _ in range(2):  # idempotent
+        done = _cli("migrate", CYP_DATABASE_URL=url, CYP_LOG_LEVEL="warning")
+        assert done.returncode == 0, done.stderr
+        assert "001_views.sql" in done.stdout
+    with psycopg.connect(database_url) as conn:
+        tables = {
+            r[0]
+            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        }
+        applied = conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0]
+    assert {
+        "repositories",
+        "manifests",
+        "tags",
+        "blob_links",
+        "referrers",
+        "history",
+        "view_positions",
+        "relay_positions",
+        "registry_events",
+    } <= tables
+    assert applied == 1
+
+
+def test_unknown_command_is_refused():
+    done = _cli("frobnicate")
+    assert done.returncode == 2
+    assert "invalid choice" in done.stderr
