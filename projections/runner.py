@@ -16,14 +16,14 @@ from typing import Any
 
 import psycopg
 
-from projections import blob_links, history, manifests, referrers, repositories, tags
+from projections import blob_links, history, manifests, referrers, repositories, tags, users
 from projections.view import View
 
 log = logging.getLogger(__name__)
 
 VIEWS: dict[str, View] = {
     v.name: v  # type: ignore[misc]
-    for v in (repositories, manifests, tags, blob_links, referrers, history)
+    for v in (repositories, manifests, tags, blob_links, referrers, users, history)
 }
 CHANNEL = "cyp_views"
 _LOCK_KEY = 0x6379700002
@@ -77,6 +77,9 @@ class ProjectionRunner:
         end = notifications[-1].id
         # One transaction, pipelined: the statements go out without waiting for each answer.
         with conn.transaction(), conn.pipeline(), conn.cursor() as cur:
+            # Views are derived data: rows and position commit (or vanish) together, and a
+            # lost commit is projected again, so the commit need not wait for the WAL flush.
+            cur.execute("SET LOCAL synchronous_commit = off")
             for notification in notifications:
                 event = self.app.mapper.to_domain_event(notification)
                 for view in self.views:
