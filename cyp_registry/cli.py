@@ -1,4 +1,4 @@
-"""`cyp-registry`: serve, worker, migrate, replay."""
+"""`cyp-registry`: serve, worker, migrate, replay, user."""
 
 from __future__ import annotations
 
@@ -136,6 +136,57 @@ def replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password() -> str:
+    """The password from standard input (as `docker login --password-stdin`: one trailing
+    newline is not part of it). Never from argv, where `ps` and shell history see it."""
+    password = sys.stdin.read()
+    password = password.removesuffix("\n").removesuffix("\r")
+    if not password:
+        raise ValueError("no password on standard input")
+    return password
+
+
+def user_command(args: argparse.Namespace) -> int:
+    from cyp_registry.wiring import Stack
+    from domain.errors import RegistryError
+    from domain.registry import Caller
+
+    settings = _settings(args)
+    caller = Caller("cli", "")
+    name = args.name
+    try:
+        password = _read_password() if args.action in ("add", "passwd") else ""
+    except ValueError as exc:
+        print(f"error: {exc} (pipe it in: --password-stdin)", file=sys.stderr)
+        return 1
+    with Stack(settings, need_nats=False) as stack:
+        registry = stack.registry
+        assert registry is not None
+        try:
+            if args.action == "add":
+                registry.register_user(name, password, args.role, caller)
+                print(f"created user {name} (role {args.role})")
+            elif args.action == "passwd":
+                registry.change_password(name, password, caller)
+                print(f"changed the password of {name}")
+            elif args.action == "role":
+                done = registry.change_role(name, args.role, caller)
+                print(f"{name} {'now has' if done else 'already has'} role {args.role}")
+            elif args.action == "disable":
+                done = registry.disable_user(name, caller)
+                print(f"{'disabled' if done else 'already disabled:'} user {name}")
+            else:
+                done = registry.enable_user(name, caller)
+                print(f"{'enabled' if done else 'already enabled:'} user {name}")
+        except RegistryError as exc:
+            detail = f"user {name} already exists" if exc.code == "USER_EXISTS" else None
+            if exc.code == "USER_UNKNOWN":
+                detail = f"no user {name}"
+            print(f"error: {detail or exc.message}", file=sys.stderr)
+            return 1
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cyp-registry",
@@ -167,6 +218,25 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--data-dir", default=None)
     r.add_argument("views", nargs="*", help="views to rebuild (default: all)")
     r.set_defaults(func=replay)
+
+    u = sub.add_parser("user", help="manage users (add, passwd, role, disable, enable)")
+    actions = u.add_subparsers(dest="action", required=True)
+    stdin_help = "read the password from standard input (required: never on the command line)"
+    a = actions.add_parser("add", help="register a user")
+    a.add_argument("name")
+    a.add_argument("--role", choices=("admin", "user"), default="user", help="default: user")
+    a.add_argument("--password-stdin", action="store_true", required=True, help=stdin_help)
+    pw = actions.add_parser("passwd", help="set a user's password")
+    pw.add_argument("name")
+    pw.add_argument("--password-stdin", action="store_true", required=True, help=stdin_help)
+    ro = actions.add_parser("role", help="set a user's role")
+    ro.add_argument("name")
+    ro.add_argument("role", choices=("admin", "user"))
+    actions.add_parser("disable", help="stop a user from signing in").add_argument("name")
+    actions.add_parser("enable", help="let a disabled user sign in again").add_argument("name")
+    for action in actions.choices.values():
+        action.add_argument("--data-dir", default=None)
+    u.set_defaults(func=user_command)
     return p
 
 

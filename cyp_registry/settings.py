@@ -19,6 +19,8 @@ HELP = {
     "api_workers": "API processes `serve` runs on the one port (more use more cores)",
     "write_wait": "seconds a write waits for the views to reach it before answering",
     "log_level": "logging level",
+    "admin_password": "password of the `admin` user created on the first start (when there are"
+    " no users yet); unset: a random one, printed once to the log",
 }
 
 
@@ -39,6 +41,7 @@ class Settings:
     api_workers: int = 1
     write_wait: float = 10.0
     log_level: str = "info"
+    admin_password: str | None = field(default=None, repr=False)
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod

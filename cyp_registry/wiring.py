@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
 import nats
+import psycopg
+from eventsourcing.utils import get_topic
 from litestar import Litestar
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
@@ -18,8 +22,10 @@ from api.app import create_app
 from api.services import Services
 from cyp_registry import __version__, embedded
 from cyp_registry.settings import Settings
-from domain.registry import Registry
-from migrations import migrate
+from domain.errors import RegistryError
+from domain.identity import User
+from domain.registry import SYSTEM, Registry
+from migrations import migrate, schema_lock
 from projections.runner import ProjectionRunner
 from projections.waiter import PositionWaiter
 from storage.filesystem import FilesystemStore
@@ -70,7 +76,9 @@ class Stack:
                 self.nats_url, self._nats = embedded.start_nats(self.settings.nats_dir)
             migrate(self.database_url)
             if self.domain:
-                self.registry = Registry(env=eventsourcing_env(self.database_url))
+                # The event store's tables are created here: one process at a time.
+                with schema_lock(self.database_url):
+                    self.registry = Registry(env=eventsourcing_env(self.database_url))
         except BaseException:
             self.__exit__()
             raise
@@ -167,9 +175,49 @@ def app_from_environment() -> Litestar:
     return build_app(stack, close=stack.__exit__)
 
 
+def _any_user(stack: Stack) -> bool:
+    assert stack.registry is not None
+    with psycopg.connect(stack.database_url, autocommit=True) as conn:
+        if conn.execute("SELECT EXISTS (SELECT 1 FROM users)").fetchone()[0]:
+            return True
+        # The view is empty: it may only lag the log (users added with the CLI before the
+        # first start, a replay under way). Ask the log itself; this scan runs only while
+        # there are no users in the view, i.e. on the first start.
+        query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE topic = %s)").format(
+            sql.Identifier(stack.registry.recorder.events_table_name)
+        )
+        return conn.execute(query, (get_topic(User.Registered),)).fetchone()[0]
+
+
+def ensure_admin(stack: Stack) -> bool:
+    """First start: with no users at all, register `admin` (role admin) with the password in
+    CYP_ADMIN_PASSWORD, or a random one logged once. Several replicas starting together race
+    on the one `admin` aggregate: the loser's register finds it and changes nothing.
+    Returns whether this process created the user."""
+    assert stack.registry is not None
+    if _any_user(stack):
+        return False
+    given = stack.settings.admin_password
+    password = given or secrets.token_urlsafe(18)
+    try:
+        stack.registry.register_user("admin", password, "admin", SYSTEM)
+    except RegistryError as exc:
+        if exc.code == "USER_EXISTS":  # another replica was first
+            return False
+        raise SystemExit(
+            f"cannot create the admin user: CYP_ADMIN_PASSWORD: {exc.message}"
+        ) from None
+    if given:
+        log.warning("created user admin with the password in CYP_ADMIN_PASSWORD")
+    else:
+        log.warning("created user admin with password %s (shown only this once)", password)
+    return True
+
+
 def build_app(stack: Stack, close: Any = None) -> Litestar:
     settings = stack.settings
     assert stack.registry is not None
+    ensure_admin(stack)
     # Autocommit: a view query is one round trip, not BEGIN + SELECT + COMMIT.
     pool = AsyncConnectionPool(
         stack.database_url, min_size=1, max_size=8, open=False, kwargs={"autocommit": True}

@@ -14,8 +14,10 @@ def event_kind(event: Any) -> str:
 
 
 def event_fields(event: Any) -> dict[str, Any]:
-    """The event's own fields (without the library's envelope)."""
-    return {k: v for k, v in vars(event).items() if k not in _ENVELOPE}
+    """The event's own fields, without the library's envelope and without the fields its
+    class names in `secret_fields` (password hashes): those stay in the event store."""
+    hidden = _ENVELOPE.union(getattr(type(event), "secret_fields", ()))
+    return {k: v for k, v in vars(event).items() if k not in hidden}
 
 
 def event_document(event: Any, position: int) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Domain errors carry the OCI distribution error code and its HTTP status."""
+"""Domain errors carry an error code and its HTTP status: the OCI distribution spec's codes
+(answered in the OCI form on /v2) and the management codes (answered in the /api envelope)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "METHOD_UNKNOWN": (405, "the method is not supported for this route"),
     "NOT_FOUND": (404, "not found"),
     "UNAVAILABLE": (503, "service unavailable"),
+    # Management (/api) codes.
+    "INVALID_INPUT": (400, "invalid input"),
+    "USER_EXISTS": (409, "user already exists"),
+    "USER_UNKNOWN": (404, "user unknown"),
 }
 
 

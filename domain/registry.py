@@ -3,7 +3,8 @@
 Each command loads the aggregates it touches, triggers events and saves them in one
 transaction. An optimistic-concurrency conflict (another writer saved the same aggregate
 version first) is retried with fresh state; within one process, commands on the same
-repository take turns so they do not conflict with each other at all.
+repository take turns so they do not conflict with each other at all. The identity commands
+(users) live in `domain.identity` and are mixed in.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from eventsourcing.persistence import RecordConflictError, Transcoder
 
 from domain.aggregates import BlobLink, Manifest, Repository, Tag
 from domain.errors import ConcurrentUpdate, RegistryError
+from domain.identity import IdentityCommands
 from domain.manifests import ManifestInfo
 from domain.transcoder import MsgpackTranscoder
 
@@ -53,7 +55,7 @@ def _dangling(tag: Tag, manifest: Manifest | None) -> bool:
     )
 
 
-class Registry(Application):
+class Registry(IdentityCommands, Application):
     name = "Registry"
     # Only tags move often ("latest" on every build); the other aggregates live a few events,
     # and without snapshots a missing one costs one query, not two.

@@ -28,6 +28,7 @@ def test_help_documents_commands_and_settings():
         "worker",
         "migrate",
         "replay",
+        "user",
         "CYP_DATABASE_URL",
         "CYP_NATS_URL",
         "CYP_DATA_DIR",
@@ -43,7 +44,7 @@ def test_migrate_creates_the_views_once(database_url):
     for _ in range(2):  # idempotent
         done = _cli("migrate", CYP_DATABASE_URL=url, CYP_LOG_LEVEL="warning")
         assert done.returncode == 0, done.stderr
-        assert "001_views.sql" in done.stdout
+        assert "001_views.sql, 002_identity.sql" in done.stdout
     with psycopg.connect(database_url) as conn:
         tables = {
             r[0]
@@ -57,11 +58,12 @@ def test_migrate_creates_the_views_once(database_url):
         "blob_links",
         "referrers",
         "history",
+        "users",
         "view_positions",
         "relay_positions",
         "registry_events",
     } <= tables
-    assert applied == 1
+    assert applied == 2
 
 
 def test_unknown_command_is_refused():

@@ -40,6 +40,7 @@ TABLES = {
     "tags": "repository, tag",
     "blob_links": "repository, digest",
     "referrers": "repository, subject, digest",
+    "users": "name",
     "history": "position",
     "view_positions": "view",
 }

@@ -1,0 +1,245 @@
+"""Identity: users, their role, password hash and whether they may sign in.
+
+A `User` aggregate is addressed by its name (`uuid5` of `user:<name>`), so registering the
+same name twice — two replicas creating the first admin at once — is an optimistic-concurrency
+conflict on one aggregate: the retry finds the user and the second attempt changes nothing.
+
+Events that carry a password hash name it in `secret_fields`: the hash is stored in the event
+(the event log is the truth, and the users view is rebuilt from it) but never leaves it —
+`domain.documents.event_fields` drops secret fields, so neither the history view nor the
+events published on NATS carry it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from domain.aggregates import aggregate_id
+from domain.errors import RegistryError
+from domain.passwords import hash_password
+
+if TYPE_CHECKING:
+    from domain.registry import Caller
+
+T = TypeVar("T")
+
+# Usernames become namespace names (`alice/app`): one path component of a repository name,
+# lowercase, separators only between alphanumerics.
+USERNAME_RE = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
+USERNAME_MIN, USERNAME_MAX = 2, 64
+# `library` is the root namespace (`myapp` is `library/myapp`): nobody's personal one.
+RESERVED_USERNAMES = frozenset({"library"})
+ROLES = ("admin", "user")
+
+
+def is_valid_username(name: str) -> bool:
+    return (
+        isinstance(name, str)
+        and USERNAME_MIN <= len(name) <= USERNAME_MAX
+        and USERNAME_RE.fullmatch(name) is not None
+        and name not in RESERVED_USERNAMES
+    )
+
+
+def check_username(name: str) -> str:
+    if not is_valid_username(name):
+        if name in RESERVED_USERNAMES:
+            message = f"the name {name!r} is reserved"
+        else:
+            message = (
+                f"a username is {USERNAME_MIN} to {USERNAME_MAX} lowercase letters and digits,"
+                " separated by single '.', '_' or '-'"
+            )
+        raise RegistryError("INVALID_INPUT", message, {"field": "username"})
+    return name
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise RegistryError(
+            "INVALID_INPUT", f"role must be one of {', '.join(ROLES)}", {"field": "role"}
+        )
+    return role
+
+
+class User(Aggregate):
+    class Registered(Aggregate.Created):
+        kind: ClassVar[str] = "user.registered"
+        secret_fields: ClassVar[tuple[str, ...]] = ("password_hash",)
+        username: str
+        role: str
+        password_hash: str
+        actor: str
+        client: str
+
+    class PasswordChanged(Aggregate.Event):
+        kind: ClassVar[str] = "user.password_changed"
+        secret_fields: ClassVar[tuple[str, ...]] = ("password_hash",)
+        username: str
+        password_hash: str
+        actor: str
+        client: str
+
+        def apply(self, aggregate: User) -> None:
+            aggregate.password_hash = self.password_hash
+
+    class RoleChanged(Aggregate.Event):
+        kind: ClassVar[str] = "user.role_changed"
+        username: str
+        from_role: str
+        role: str
+        actor: str
+        client: str
+
+        def apply(self, aggregate: User) -> None:
+            aggregate.role = self.role
+
+    class Disabled(Aggregate.Event):
+        kind: ClassVar[str] = "user.disabled"
+        username: str
+        actor: str
+        client: str
+
+        def apply(self, aggregate: User) -> None:
+            aggregate.disabled = True
+
+    class Enabled(Aggregate.Event):
+        kind: ClassVar[str] = "user.enabled"
+        username: str
+        actor: str
+        client: str
+
+        def apply(self, aggregate: User) -> None:
+            aggregate.disabled = False
+
+    def __init__(self, username: str, role: str, password_hash: str, **_: Any) -> None:
+        self.username = username
+        self.role = role
+        self.password_hash = password_hash
+        self.disabled = False
+
+    @staticmethod
+    def create_id(username: str) -> UUID:
+        return aggregate_id("user", username)
+
+    @classmethod
+    def register(
+        cls, username: str, role: str, password_hash: str, actor: str, client: str
+    ) -> User:
+        return cls._create(
+            cls.Registered,
+            id=cls.create_id(username),
+            username=username,
+            role=role,
+            password_hash=password_hash,
+            actor=actor,
+            client=client,
+        )
+
+    def change_password(self, password_hash: str, actor: str, client: str) -> None:
+        self.trigger_event(
+            self.PasswordChanged,
+            username=self.username,
+            password_hash=password_hash,
+            actor=actor,
+            client=client,
+        )
+
+    def change_role(self, role: str, actor: str, client: str) -> None:
+        self.trigger_event(
+            self.RoleChanged,
+            username=self.username,
+            from_role=self.role,
+            role=role,
+            actor=actor,
+            client=client,
+        )
+
+    def disable(self, actor: str, client: str) -> None:
+        self.trigger_event(self.Disabled, username=self.username, actor=actor, client=client)
+
+    def enable(self, actor: str, client: str) -> None:
+        self.trigger_event(self.Enabled, username=self.username, actor=actor, client=client)
+
+
+class IdentityCommands:
+    """The identity commands of the `Registry` application (mixed into it).
+
+    Each returns the notification position of the last stored event, or None when nothing
+    had to change (disabling a disabled user, giving a user the role they have).
+    """
+
+    if TYPE_CHECKING:
+
+        def _get(self, cls: type[T], *key: str) -> T | None: ...
+
+        def _command(self, key: str, body: Callable[[], list[Any]]) -> int | None: ...
+
+    def _existing_user(self, username: str) -> User:
+        user = self._get(User, username)
+        if user is None:
+            raise RegistryError("USER_UNKNOWN", detail={"username": username})
+        return user
+
+    def find_user(self, username: str) -> User | None:
+        """The user as the write side knows it (current, unlike the views)."""
+        return self._get(User, username) if is_valid_username(username) else None
+
+    def register_user(self, username: str, password: str, role: str, caller: Caller) -> int | None:
+        check_username(username)
+        check_role(role)
+        password_hash = hash_password(password)  # once, outside the conflict retries
+
+        def body() -> list[Any]:
+            if self._get(User, username) is not None:
+                raise RegistryError("USER_EXISTS", detail={"username": username})
+            return [User.register(username, role, password_hash, *caller)]
+
+        return self._command(f"user:{username}", body)
+
+    def change_password(self, username: str, password: str, caller: Caller) -> int | None:
+        password_hash = hash_password(password)
+
+        def body() -> list[Any]:
+            user = self._existing_user(username)
+            user.change_password(password_hash, *caller)
+            return [user]
+
+        return self._command(f"user:{username}", body)
+
+    def change_role(self, username: str, role: str, caller: Caller) -> int | None:
+        check_role(role)
+
+        def body() -> list[Any]:
+            user = self._existing_user(username)
+            if user.role == role:
+                return []
+            user.change_role(role, *caller)
+            return [user]
+
+        return self._command(f"user:{username}", body)
+
+    def disable_user(self, username: str, caller: Caller) -> int | None:
+        def body() -> list[Any]:
+            user = self._existing_user(username)
+            if user.disabled:
+                return []
+            user.disable(*caller)
+            return [user]
+
+        return self._command(f"user:{username}", body)
+
+    def enable_user(self, username: str, caller: Caller) -> int | None:
+        def body() -> list[Any]:
+            user = self._existing_user(username)
+            if not user.disabled:
+                return []
+            user.enable(*caller)
+            return [user]
+
+        return self._command(f"user:{username}", body)
