@@ -26,6 +26,7 @@ from storage.errors import DigestMismatch, UploadOffsetMismatch, UploadUnknown
 
 CHUNK = 1024 * 1024
 SMALL = 256 * 1024
+SYNC_EVERY = 8 * 1024 * 1024
 _ALGORITHMS = ("sha256", "sha512")
 
 
@@ -167,6 +168,10 @@ class FilesystemStore:
         # One 1 MiB write (and hash) runs in a thread while the next MiB is received; awaiting
         # the previous one before starting the next keeps the order.
         writing: asyncio.Future[None] | None = None
+        # Written data is flushed to disk in the background as the upload goes, so the fsync
+        # that completes it has little left to do.
+        syncing: asyncio.Future[None] | None = None
+        unsynced = 0
 
         def flush(piece: bytearray) -> None:
             fh.write(piece)
@@ -180,7 +185,15 @@ class FilesystemStore:
                 if len(buffer) >= CHUNK:
                     if writing is not None:
                         await writing
+                    if unsynced >= SYNC_EVERY and (syncing is None or syncing.done()):
+                        if syncing is not None:
+                            syncing.result()
+                        syncing = asyncio.ensure_future(
+                            anyio.to_thread.run_sync(os.fdatasync, fh.fileno())
+                        )
+                        unsynced = 0
                     writing = asyncio.ensure_future(anyio.to_thread.run_sync(flush, buffer))
+                    unsynced += len(buffer)
                     buffer = bytearray()
             if writing is not None:
                 await writing
@@ -188,10 +201,13 @@ class FilesystemStore:
                 await anyio.to_thread.run_sync(flush, buffer)
             elif buffer:
                 flush(buffer)  # a small body costs less than a hand-off to a thread
+            if syncing is not None:
+                await syncing
         finally:
-            if writing is not None and not writing.done():
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(writing)
+            for pending in (writing, syncing):
+                if pending is not None and not pending.done():
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(pending)
             fh.close()
         if state is None:
             self._hashing.pop(upload_id, None)
