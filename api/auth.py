@@ -1,25 +1,140 @@
 """The one place where identity plugs in.
 
-Every /v2 and /api handler asks `authorize` for the caller before it acts. Until the identity
-issue lands, anonymous callers are allowed everything; the token service will replace the
-body of `authorize` (and answer 401 with a Bearer challenge), not its callers.
+Every /v2 handler asks `authorize` for the caller before it acts. A request needs
+`Authorization: Bearer <token>` with a token this registry signed (ES256, a known key, for
+this service, not expired) whose access claims cover the repository and actions; otherwise
+it gets 401 UNAUTHORIZED with the distribution token specification's challenge:
+
+    WWW-Authenticate: Bearer realm="<base>/token",service="<service>",
+        scope="repository:NAME:ACTIONS"
+
+with `,error="insufficient_scope"` added when a valid token lacks the scope. Verified tokens
+are cached until they expire, so the hot path (manifest GETs) costs a dictionary lookup.
 """
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from litestar import Request
 
+from api.tokens import Grant
+from domain.errors import RegistryError
+from domain.policy import CATALOG
 from domain.registry import Caller
 
 PULL = "pull"
 PUSH = "push"
 DELETE = "delete"
+ANONYMOUS = "anonymous"
+
+_HOST = re.compile(r"[A-Za-z0-9.\-_:\[\]]{1,255}")
+_BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-_.~+/]+=*) *")
 
 
-def client_address(request: Request) -> str:
+class Unauthorized(RegistryError):
+    """401 with the Bearer challenge that tells the client where to get a token."""
+
+    def __init__(self, challenge: str, message: str | None = None) -> None:
+        super().__init__("UNAUTHORIZED", message)
+        self.headers = {"WWW-Authenticate": challenge}
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else ""
 
 
-async def authorize(request: Request, repository: str | None, *actions: str) -> Caller:
-    """Who is calling, after checking they may do `actions` on `repository`."""
-    return Caller(actor="anonymous", client=client_address(request))
+def user_agent(request: Request[Any, Any, Any]) -> str:
+    return request.headers.get("user-agent", "")
+
+
+def base_url(request: Request[Any, Any, Any]) -> str:
+    """Where the client reaches this registry: CYP_PUBLIC_URL, or the request's own origin
+    (the token realm must be on the registry's own origin: crane refuses any other)."""
+    services = request.app.state.services
+    if services.public_url:
+        return services.public_url.rstrip("/")
+    scheme = request.scope.get("scheme", "http")
+    scheme = scheme if scheme in ("http", "https") else "http"
+    host = request.headers.get("host", "")
+    if _HOST.fullmatch(host) is None:
+        server = request.scope.get("server") or ("localhost", None)
+        host = server[0] if server[1] is None else f"{server[0]}:{server[1]}"
+    return f"{scheme}://{host}"
+
+
+def challenge(
+    request: Request[Any, Any, Any], scope: str | None = None, error: str | None = None
+) -> str:
+    service = request.app.state.services.tokens.service
+    value = f'Bearer realm="{base_url(request)}/token",service="{service}"'
+    if scope:
+        value += f',scope="{scope}"'
+    if error:
+        value += f',error="{error}"'
+    return value
+
+
+def bearer_token(request: Request[Any, Any, Any]) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    match = _BEARER.fullmatch(header)
+    return match[1] if match else None
+
+
+def current_grant(request: Request[Any, Any, Any]) -> Grant | None:
+    """The verified token of this request (None: no valid one)."""
+    cached = request.scope.get("cyp_grant")
+    if cached is not None:
+        return cached
+    token = bearer_token(request)
+    if token is None:
+        return None
+    grant = request.app.state.services.token_cache.grant(token)
+    if grant is not None:
+        request.scope["cyp_grant"] = grant  # type: ignore[typeddict-unknown-key]
+    return grant
+
+
+def _resource(repository: str | None, actions: tuple[str, ...]) -> tuple[str, str, tuple]:
+    if repository is None:
+        return CATALOG[0], CATALOG[1], ("*",)
+    return "repository", repository, actions
+
+
+def _caller(request: Request[Any, Any, Any], grant: Grant) -> Caller:
+    return Caller(actor=grant.subject or ANONYMOUS, client=client_address(request))
+
+
+async def authenticate(request: Request[Any, Any, Any]) -> Caller:
+    """Any valid token (the `GET /v2/` ping, or before answering about an invalid route)."""
+    grant = current_grant(request)
+    if grant is None:
+        raise Unauthorized(challenge(request))
+    return _caller(request, grant)
+
+
+async def permitted(request: Request[Any, Any, Any], repository: str, *actions: str) -> bool:
+    """Whether the request's token covers `actions` on `repository` (no challenge)."""
+    grant = current_grant(request)
+    return grant is not None and grant.allows("repository", repository, actions)
+
+
+async def authorize(
+    request: Request[Any, Any, Any], repository: str | None, *actions: str
+) -> Caller:
+    """Who is calling, after checking they may do `actions` on `repository` (None: the
+    catalog, which needs `registry:catalog:*`)."""
+    kind, name, wanted = _resource(repository, actions)
+    grant = current_grant(request)
+    if grant is not None and grant.allows(kind, name, wanted):
+        return _caller(request, grant)
+    scope = f"{kind}:{name}:{','.join(wanted)}"
+    if grant is None:
+        raise Unauthorized(challenge(request, scope))
+    raise Unauthorized(
+        challenge(request, scope, "insufficient_scope"),
+        "authentication required: the token does not grant " + scope,
+    )

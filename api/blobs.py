@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.response import Stream
 
-from api.auth import DELETE, PULL, PUSH, authorize
+from api.auth import DELETE, PULL, PUSH, authorize, permitted
 from api.oci import (
     API_VERSION,
     content_length,
@@ -132,7 +132,8 @@ async def _mount(
     if source:
         if not is_valid_name(source):
             return False
-        await authorize(request, source, PULL)
+        if not await permitted(request, source, PULL):
+            return False  # not readable by the caller: an ordinary upload instead
         found = await services.query(blob_links.is_linked, source, digest)
     else:
         found = await services.query(blob_links.linked_anywhere, digest)

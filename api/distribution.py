@@ -12,13 +12,14 @@ from urllib.parse import unquote
 from litestar import Request, Response, Router, delete, get, head, patch, post, put
 
 from api import blobs, manifests
-from api.auth import PULL, authorize
+from api.auth import PULL, authenticate, authorize, current_grant
 from api.oci import API_VERSION, MAX_PAGE, error_response, oci_response, query_int
 from api.services import Services
 from domain.errors import RegistryError
 from domain.manifests import OCI_INDEX
-from domain.names import check_name, parse_digest
-from projections import referrers, repositories, tags
+from domain.names import check_name, is_valid_name, parse_digest
+from domain.policy import pull_namespaces
+from projections import referrers, repositories, tags, users
 from storage.errors import UploadUnknown
 
 Handler = Callable[..., Awaitable[Response[Any]]]
@@ -114,10 +115,14 @@ async def _dispatch(request: Request[Any, Any, Any], rest: str) -> Response[Any]
                 continue
             handler = methods.get(request.method)
             if handler is None:
+                await authenticate(request)
                 raise RegistryError("UNSUPPORTED", "method not allowed", status=405)
             params = match.groupdict()
-            check_name(params["name"])
+            if not is_valid_name(params["name"]):
+                await authenticate(request)  # nobody unauthenticated learns what is invalid
+                check_name(params["name"])
             return await handler(request, services, **params)
+        await authenticate(request)
         raise RegistryError("NAME_UNKNOWN", "unknown endpoint", {"path": f"/v2/{path}"})
     except RegistryError as exc:
         return error_response(exc)
@@ -125,25 +130,49 @@ async def _dispatch(request: Request[Any, Any, Any], rest: str) -> Response[Any]
         return error_response(RegistryError("BLOB_UPLOAD_UNKNOWN"))
 
 
-@get("/v2", sync_to_thread=False)
-def ping() -> Response[Any]:
+@get("/v2")
+async def ping(request: Request[Any, Any, Any]) -> Response[Any]:
+    try:
+        await authenticate(request)
+    except RegistryError as exc:
+        return error_response(exc)
     return oci_response(200, {})
 
 
-@head("/v2", sync_to_thread=False)
-def ping_head() -> Response[None]:
+@head("/v2")
+async def ping_head(request: Request[Any, Any, Any]) -> Response[None]:
+    try:
+        await authenticate(request)
+    except RegistryError as exc:
+        return error_response(exc)
     return Response(None, status_code=200, headers={**API_VERSION, "Content-Length": "2"})
+
+
+async def _pull_namespaces(services: Services, username: str) -> list[str] | None:
+    """The namespaces whose repositories the catalog shows this caller (None: all)."""
+    user = await services.query(users.get, username) if username else None
+    if user is None or user.disabled:
+        return []
+    return pull_namespaces(user.name, user.role)
 
 
 @get("/v2/_catalog")
 async def catalog(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The repositories the caller may pull (the token's `registry:catalog:*` lets them ask;
+    the policy decides what they see)."""
     services: Services = request.app.state.services
     try:
         await authorize(request, None, PULL)
+        grant = current_grant(request)
+        namespaces = await _pull_namespaces(services, grant.subject if grant else "")
         n = query_int(request, "n")
         last = _query_text(request, "last")
         limit = 1000 if n is None else min(n, MAX_PAGE)
-        found = await services.query(repositories.catalog, last, limit + 1) if limit else []
+        found = (
+            await services.query(repositories.catalog, last, limit + 1, namespaces)
+            if limit and namespaces != []
+            else []
+        )
     except RegistryError as exc:
         return error_response(exc)
     found, headers = _next_page(found, limit, n, "/v2/_catalog")

@@ -47,7 +47,9 @@ def error_body(exc: RegistryError) -> dict[str, Any]:
 
 
 def error_response(exc: RegistryError, headers: dict[str, str] | None = None) -> Response[Any]:
-    return oci_response(exc.status, error_body(exc), headers=headers)
+    """The OCI error body; with the error's own headers (a 401's Bearer challenge)."""
+    own = getattr(exc, "headers", None)
+    return oci_response(exc.status, error_body(exc), headers={**(own or {}), **(headers or {})})
 
 
 def _number(digits: str) -> int:

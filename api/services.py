@@ -10,6 +10,7 @@ from typing import Any
 import anyio.to_thread
 from psycopg_pool import AsyncConnectionPool
 
+from api.tokens import TokenCache, Tokens
 from domain.registry import Registry
 from projections.waiter import PositionWaiter
 from storage.filesystem import FilesystemStore
@@ -50,6 +51,16 @@ class Services:
     write_wait: float = 10.0
     manifests: ManifestCache = field(default_factory=ManifestCache)
     lifespan: Sequence[Any] = ()
+    # Token authentication: the signer/verifier, its cache of verified tokens, where clients
+    # reach the registry (empty: from each request) and how long refresh tokens live.
+    tokens: Tokens | None = None
+    token_cache: TokenCache | None = None
+    public_url: str = ""
+    refresh_ttl: int = 30 * 24 * 3600
+
+    def __post_init__(self) -> None:
+        if self.tokens is not None and self.token_cache is None:
+            self.token_cache = TokenCache(self.tokens)
 
     async def command(self, fn: Callable[..., int | None], *args: Any) -> int | None:
         """Run a (synchronous) domain command, then wait until the views have its events."""

@@ -198,6 +198,7 @@ def phase_rss(server: servers.Server, cfg: Config, res: Result, rep: int) -> Non
     idle = {p: servers.status_kib(p, "VmRSS") for p in procs}
     hwm_before = {p: servers.status_kib(p, "VmHWM") for p in procs}
     c = workload.Client(server.url)
+    c.authorize("bench/big")  # the token before the measurement
     with cpu_meter(server, res.cpu, "big push (RSS)"), RssSampler(pid) as sampler:
         t0 = time.monotonic()
         timing = workload.push_monolithic(c, "bench/big", seed, cfg.big, digest)
@@ -230,6 +231,7 @@ def phase_rss(server: servers.Server, cfg: Config, res: Result, rep: int) -> Non
 def phase_blobs(server: servers.Server, cfg: Config, res: Result, rep: int) -> None:
     suffix = f" #{rep + 1}" if cfg.reps > 1 else ""
     c = workload.Client(server.url)
+    c.authorize("bench/blob")  # the token before the measurement
     seed = next_seed()
     digest = workload.blob_digest(seed, cfg.blob)
     with cpu_meter(server, res.cpu, "push monolithic" + suffix):
@@ -287,9 +289,11 @@ def phase_images(server: servers.Server, cfg: Config, res: Result, rep: int) -> 
 
 
 def manifest_load(url: str, cfg: Config, wrk: str | None, seconds: float) -> workload.Load:
+    # a token for the repository GET (pull) as admin; none for a server that asks for none
+    headers = workload.auth_headers(url)
     if wrk:
-        return workload.run_wrk(wrk, url, cfg.connections, seconds)
-    return workload.run_pyload(url, cfg.connections, seconds)
+        return workload.run_wrk(wrk, url, cfg.connections, seconds, headers=headers)
+    return workload.run_pyload(url, cfg.connections, seconds, headers=headers)
 
 
 def phase_manifests(server: servers.Server, cfg: Config, res: Result, rep: int, wrk) -> None:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.auth import ADMIN
+
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get("BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 NATS_URL = os.environ.get("BENCH_NATS_URL", "nats://127.0.0.1:4222")
@@ -147,7 +149,8 @@ class Server:
             if self.proc is None or self.proc.poll() is not None:
                 raise RuntimeError(f"{self.label} exited:\n{self.log_tail()}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/v2/", timeout=1).status_code == 200:
+                # 401: up, and asking for a token (token auth)
+                if httpx.get(f"{self.url}/v2/", timeout=1).status_code in (200, 401):
                     return
             time.sleep(0.1)
         raise RuntimeError(f"{self.label} did not start:\n{self.log_tail()}")
@@ -219,6 +222,7 @@ class Ours(Server):
             "CYP_NATS_SUBJECT": self.subject,
             "CYP_LOG_LEVEL": "warning",
             "BENCH_STATS_FILE": str(self.stats),
+            "CYP_ADMIN_PASSWORD": ADMIN[1],  # the bench's clients authenticate as admin
         }
         data = self.workdir / "cyp-data"
         data.mkdir(parents=True, exist_ok=True)

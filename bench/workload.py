@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from tests.auth import ADMIN, TokenCache
+
 MiB = 1024 * 1024
 PIECE = MiB
 _BASE = os.urandom(PIECE)  # incompressible filler; every piece gets a unique 16-byte head
@@ -58,20 +60,60 @@ def blob_digest(seed: int, size: int) -> str:
 
 
 # -- HTTP -----------------------------------------------------------------------------------
-class Client:
-    """One keep-alive HTTP/1.1 connection (http.client: little client-side overhead)."""
+_TOKENS: dict[tuple[str, str], TokenCache] = {}
+_TOKENS_LOCK = threading.Lock()
 
-    def __init__(self, base: str, timeout: float = 600) -> None:
+
+def tokens(base: str, credentials: tuple[str, str] = ADMIN) -> TokenCache:
+    """The process's token cache for `base` (Docker token auth; Distribution asks for none)."""
+    with _TOKENS_LOCK:
+        key = (base, credentials[0])
+        if key not in _TOKENS:
+            _TOKENS[key] = TokenCache(base, *credentials)
+        return _TOKENS[key]
+
+
+def auth_headers(url: str, method: str = "GET") -> dict[str, str]:
+    """The Authorization header (if the server wants one) for `method url`, as admin."""
+    parts = urlsplit(url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return tokens(f"{parts.scheme}://{parts.netloc}").headers(method, path)
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection (http.client: little client-side overhead). Sends
+    the admin's Bearer token (one per scope, fetched before the request: streamed bodies are
+    never replayed) when the server asks for tokens."""
+
+    def __init__(
+        self, base: str, timeout: float = 600, credentials: tuple[str, str] = ADMIN
+    ) -> None:
         parts = urlsplit(base)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.timeout = timeout
+        self.tokens = tokens(base, credentials)
         self.conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+
+    def authorize(self, *repos: str) -> None:
+        """Fetch the tokens for `repos` now (before a timed phase: a token request checks a
+        password with argon2, on purpose slow)."""
+        for repo in repos:
+            self.tokens.headers("GET", f"/v2/{repo}/tags/list")
 
     def request(
         self, method: str, path: str, body=None, headers: dict[str, str] | None = None
     ) -> tuple[int, http.client.HTTPMessage, bytes]:
+        status, answer, data = self._send(method, path, body, headers, refresh=False)
+        if status == 401 and (body is None or isinstance(body, bytes)):  # not a stream: retry
+            status, answer, data = self._send(method, path, body, headers, refresh=True)
+        return status, answer, data
+
+    def _send(
+        self, method: str, path: str, body, headers: dict[str, str] | None, refresh: bool
+    ) -> tuple[int, http.client.HTTPMessage, bytes]:
+        headers = {**(headers or {}), **self.tokens.headers(method, path, refresh)}
         try:
-            self.conn.request(method, path, body=body, headers=headers or {})
+            self.conn.request(method, path, body=body, headers=headers)
             resp = self.conn.getresponse()
             data = resp.read()
         except (http.client.HTTPException, OSError):
@@ -83,7 +125,7 @@ class Client:
 
     def download(self, path: str) -> int:
         """GET a blob, counting (not keeping) its bytes."""
-        self.conn.request("GET", path)
+        self.conn.request("GET", path, headers=self.tokens.headers("GET", path))
         resp = self.conn.getresponse()
         if resp.status != 200:
             raise RuntimeError(f"GET {path}: {resp.status} {resp.read()[:300]!r}")
@@ -263,6 +305,7 @@ def _image_process(
 ) -> None:
     """One client process: a thread per worker, each with its own connection."""
     batches = [[make_image(*job) for job in worker_jobs] for worker_jobs in jobs]
+    Client(base).authorize(*{image.repo for batch in batches for image in batch})  # cached
     ready.put(os.getpid())
     go.wait()
     out: list[tuple[str, str, str, str]] = []
@@ -418,9 +461,19 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)] if m else float("nan")
 
 
-def run_wrk(wrk: str, url: str, connections: int, seconds: float, threads: int = 2) -> Load:
+def run_wrk(
+    wrk: str,
+    url: str,
+    connections: int,
+    seconds: float,
+    threads: int = 2,
+    headers: dict[str, str] | None = None,
+) -> Load:
     cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
-    cmd += ["--timeout", "10s", "-H", f"Accept: {ACCEPT}", url]
+    cmd += ["--timeout", "10s", "-H", f"Accept: {ACCEPT}"]
+    for name, value in (headers or {}).items():  # e.g. Authorization: Bearer <token>
+        cmd += ["-H", f"{name}: {value}"]
+    cmd.append(url)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     total = re.search(r"(\d+) requests in", out)
@@ -443,10 +496,13 @@ def run_wrk(wrk: str, url: str, connections: int, seconds: float, threads: int =
     )
 
 
-async def _pyload(url: str, connections: int, seconds: float) -> tuple[int, int, list[float]]:
+async def _pyload(
+    url: str, connections: int, seconds: float, headers: dict[str, str] | None = None
+) -> tuple[int, int, list[float]]:
     parts = urlsplit(url)
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     request = (
-        f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: {ACCEPT}\r\n\r\n"
+        f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept: {ACCEPT}\r\n{extra}\r\n"
     ).encode()
     latencies: list[float] = []
     counts = [0, 0]
@@ -470,20 +526,30 @@ async def _pyload(url: str, connections: int, seconds: float) -> tuple[int, int,
     return counts[0], counts[1], latencies
 
 
-def _pyload_process(url: str, connections: int, seconds: float, results) -> None:
+def _pyload_process(
+    url: str, connections: int, seconds: float, results, headers: dict[str, str] | None = None
+) -> None:
     with contextlib.suppress(ImportError):
         import uvloop
 
         uvloop.install()
-    results.put(asyncio.run(_pyload(url, connections, seconds)))
+    results.put(asyncio.run(_pyload(url, connections, seconds, headers)))
 
 
-def run_pyload(url: str, connections: int, seconds: float, processes: int = 2) -> Load:
+def run_pyload(
+    url: str,
+    connections: int,
+    seconds: float,
+    processes: int = 2,
+    headers: dict[str, str] | None = None,
+) -> Load:
     """Fallback load generator: `processes` processes of asyncio keep-alive connections."""
     ctx = multiprocessing.get_context("spawn")
     results = ctx.Queue()
     share = [connections // processes + (i < connections % processes) for i in range(processes)]
-    procs = [ctx.Process(target=_pyload_process, args=(url, n, seconds, results)) for n in share]
+    procs = [
+        ctx.Process(target=_pyload_process, args=(url, n, seconds, results, headers)) for n in share
+    ]
     for p in procs:
         p.start()
     ok = bad = 0

@@ -1,4 +1,4 @@
-"""`cyp-registry`: serve, worker, migrate, replay, user."""
+"""`cyp-registry`: serve, worker, migrate, replay, user, keys."""
 
 from __future__ import annotations
 
@@ -187,6 +187,38 @@ def user_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def keys_command(args: argparse.Namespace) -> int:
+    """Token signing keys under <data_dir>/keys: list, rotate (a new current key; the old
+    ones keep verifying), remove KID (tokens it signed stop verifying)."""
+    from api.tokens import KeyRing
+
+    settings = _settings(args)
+    ring = KeyRing(settings.keys_dir)
+    if args.action == "rotate":
+        ring.load(create=False)
+        key = ring.rotate()
+        print(f"new current signing key {key.kid}; older keys still verify until removed")
+    elif args.action == "remove":
+        ring.load(create=False)
+        try:
+            removed = ring.remove(args.kid)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        if not removed:
+            print(f"error: no key {args.kid}", file=sys.stderr)
+            return 1
+        print(f"removed signing key {args.kid}")
+    else:
+        ring.load(create=False)
+        kids = ring.kids()
+        for kid in kids:
+            print(f"{kid}{'  (current)' if kid == kids[-1] else ''}")
+        if not kids:
+            print("no signing keys yet (the first start makes one)")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cyp-registry",
@@ -237,6 +269,17 @@ def parser() -> argparse.ArgumentParser:
     for action in actions.choices.values():
         action.add_argument("--data-dir", default=None)
     u.set_defaults(func=user_command)
+
+    k = sub.add_parser("keys", help="token signing keys (list, rotate, remove)")
+    key_actions = k.add_subparsers(dest="action", required=True)
+    key_actions.add_parser("list", help="list the keys, newest (current) last")
+    key_actions.add_parser("rotate", help="add a new current key; old ones keep verifying")
+    key_actions.add_parser("remove", help="delete a key: its tokens stop verifying").add_argument(
+        "kid"
+    )
+    for action in key_actions.choices.values():
+        action.add_argument("--data-dir", default=None)
+    k.set_defaults(func=keys_command)
     return p
 
 

@@ -21,6 +21,12 @@ HELP = {
     "log_level": "logging level",
     "admin_password": "password of the `admin` user created on the first start (when there are"
     " no users yet); unset: a random one, printed once to the log",
+    "token_ttl": "seconds a bearer token from /token is valid",
+    "refresh_ttl": "seconds a refresh token (docker login's identity token) is valid",
+    "token_service": "the `service` of the Bearer challenge and the tokens' audience",
+    "token_issuer": "the `iss` of the tokens the registry signs",
+    "public_url": "scheme://host[:port] clients reach the registry at (the token realm is"
+    " <public_url>/token); unset: taken from each request",
 }
 
 
@@ -42,6 +48,11 @@ class Settings:
     write_wait: float = 10.0
     log_level: str = "info"
     admin_password: str | None = field(default=None, repr=False)
+    token_ttl: int = 300
+    refresh_ttl: int = 30 * 24 * 3600
+    token_service: str = "cyp-registry"
+    token_issuer: str = "cyp-registry"
+    public_url: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -86,6 +97,10 @@ class Settings:
     @property
     def nats_dir(self) -> Path:
         return self.data_dir / "nats"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
 
 
 def describe() -> str:

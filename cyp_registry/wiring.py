@@ -20,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.app import create_app
 from api.services import Services
+from api.tokens import KeyRing, Tokens
 from cyp_registry import __version__, embedded
 from cyp_registry.settings import Settings
 from domain.errors import RegistryError
@@ -247,7 +248,12 @@ def build_app(stack: Stack, close: Any = None) -> Litestar:
     store = FilesystemStore(settings.blobs_dir)
     # Upload sessions nobody touched for a day were abandoned (or their client was killed).
     store.purge_stale_uploads(older_than=24 * 3600)
+    keys = KeyRing(settings.keys_dir).load()
+    tokens = Tokens(keys, settings.token_issuer, settings.token_service, settings.token_ttl)
     services = Services(
+        tokens=tokens,
+        public_url=settings.public_url,
+        refresh_ttl=settings.refresh_ttl,
         registry=stack.registry,
         store=store,
         pool=pool,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
@@ -167,6 +167,62 @@ class User(Aggregate):
         self.trigger_event(self.Enabled, username=self.username, actor=actor, client=client)
 
 
+# What a login event may carry of what the client sent (a username, a user agent).
+_MAX_GIVEN = 256
+
+
+def _printable(given: str | None) -> str:
+    """What a client sent, cut short and without NULs (which no JSON view can hold)."""
+    return (given or "")[:_MAX_GIVEN].replace("\x00", "\ufffd")
+
+
+class Login(Aggregate):
+    """One sign-in attempt, good or bad: its own aggregate (a random id), so attempts never
+    conflict with each other or with the user. Never carries the password."""
+
+    class Succeeded(Aggregate.Created):
+        kind: ClassVar[str] = "login.succeeded"
+        username: str
+        method: str
+        user_agent: str
+        actor: str
+        client: str
+
+    class Failed(Aggregate.Created):
+        kind: ClassVar[str] = "login.failed"
+        username: str
+        method: str
+        reason: str
+        user_agent: str
+        actor: str
+        client: str
+
+    def __init__(self, username: str, method: str, **_: Any) -> None:
+        self.username = username
+        self.method = method
+
+    @classmethod
+    def attempt(
+        cls,
+        username: str,
+        method: str,
+        client: str,
+        user_agent: str,
+        failure: str | None = None,
+    ) -> Login:
+        username = _printable(username)
+        fields: dict[str, Any] = {
+            "id": uuid4(),
+            "username": username,
+            "method": method,
+            "user_agent": _printable(user_agent),
+            "client": client,
+        }
+        if failure is None:
+            return cls._create(cls.Succeeded, actor=username, **fields)
+        return cls._create(cls.Failed, actor="anonymous", reason=failure, **fields)
+
+
 class IdentityCommands:
     """The identity commands of the `Registry` application (mixed into it).
 
@@ -179,6 +235,8 @@ class IdentityCommands:
         def _get(self, cls: type[T], *key: str) -> T | None: ...
 
         def _command(self, key: str, body: Callable[[], list[Any]]) -> int | None: ...
+
+        def save(self, *objs: Any) -> list[Any]: ...
 
     def _existing_user(self, username: str) -> User:
         user = self._get(User, username)
@@ -243,3 +301,15 @@ class IdentityCommands:
             return [user]
 
         return self._command(f"user:{username}", body)
+
+    def record_login(
+        self,
+        username: str,
+        method: str,
+        client: str,
+        user_agent: str,
+        failure: str | None = None,
+    ) -> int | None:
+        """Record a sign-in attempt (`failure`: why it was refused; None: it succeeded)."""
+        recordings = self.save(Login.attempt(username, method, client, user_agent, failure))
+        return recordings[-1].notification.id if recordings else None

@@ -39,8 +39,20 @@ async def exists(conn: Any, repository: str) -> bool:
     return await cur.fetchone() is not None
 
 
-async def catalog(conn: Any, last: str, limit: int) -> list[str]:
-    cur = await conn.execute(
-        "SELECT name FROM repositories WHERE name > %s ORDER BY name LIMIT %s", (last, limit)
-    )
+async def catalog(
+    conn: Any, last: str, limit: int, namespaces: list[str] | None = None
+) -> list[str]:
+    """Repository names after `last`; with `namespaces`, only those named like one of them
+    or under one of them (`ns`, `ns/...`)."""
+    if namespaces is None:
+        cur = await conn.execute(
+            "SELECT name FROM repositories WHERE name > %s ORDER BY name LIMIT %s", (last, limit)
+        )
+    else:
+        cur = await conn.execute(
+            "SELECT name FROM repositories WHERE name > %s AND (name = ANY(%s::text[])"
+            " OR EXISTS (SELECT 1 FROM unnest(%s::text[]) AS p WHERE starts_with(name, p)))"
+            " ORDER BY name LIMIT %s",
+            (last, namespaces, [f"{ns}/" for ns in namespaces], limit),
+        )
     return [row[0] for row in await cur.fetchall()]

@@ -91,3 +91,10 @@ async def credentials(conn: Any, username: str) -> Credentials | None:
     )
     row = await cur.fetchone()
     return Credentials(*row) if row else None
+
+
+async def changed_at(conn: Any, username: str) -> datetime | None:
+    """When the user last changed (password, role, disabled): older refresh tokens die."""
+    cur = await conn.execute("SELECT updated_at FROM users WHERE name = %s", (username,))
+    row = await cur.fetchone()
+    return row[0] if row else None

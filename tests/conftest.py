@@ -65,7 +65,7 @@ def registry_factory(database_url: str, nats_url: str, tmp_path: Path) -> Iterat
     """Make registry processes sharing this test's database (replicas, restarts)."""
     made: list[RegistryProcess] = []
 
-    def make(nats: str | None = None, data_dir: Path | None = None, **env: str):
+    def make(nats: str | None = None, data_dir: Path | None = None, **env: str | None):
         proc = RegistryProcess(database_url, nats or nats_url, data_dir or tmp_path / "data", **env)
         made.append(proc)
         return proc

@@ -17,6 +17,8 @@ import httpx
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from tests.auth import ADMIN, TokenAuth
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -66,7 +68,9 @@ def as_url(conninfo: str) -> str:
 class RegistryProcess:
     """`cyp-registry serve` as a child process on a free port, with its own database/stream."""
 
-    def __init__(self, database_url: str, nats_url: str, data_dir: Path, **env: str) -> None:
+    def __init__(self, database_url: str, nats_url: str, data_dir: Path, **env: str | None) -> None:
+        """`env` overrides the environment; a None value removes a variable (e.g.
+        `CYP_ADMIN_PASSWORD=None`: the first start then makes a random admin password)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
@@ -79,14 +83,21 @@ class RegistryProcess:
             "CYP_NATS_STREAM": self.stream,
             "CYP_NATS_SUBJECT": self.subject,
             "CYP_LOG_LEVEL": "warning",
+            "CYP_ADMIN_PASSWORD": ADMIN[1],
             **env,
         }
+        self.env = {key: value for key, value in self.env.items() if value is not None}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir.parent / f"registry-{self.port}.log"
 
     @property
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def client(self, auth: tuple[str, str] = ADMIN, **kw) -> httpx.Client:
+        """An httpx.Client on this registry authenticating with Docker tokens as `auth`."""
+        kw.setdefault("timeout", 30)
+        return httpx.Client(base_url=self.url, auth=TokenAuth(*auth), **kw)
 
     def start(self, timeout: float = 60) -> RegistryProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -113,7 +124,8 @@ class RegistryProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"registry exited: {self.log.read_text()[-3000:]}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/v2/", timeout=1).status_code == 200:
+                # 401: up, and asking for a token (every /v2 request needs one)
+                if httpx.get(f"{self.url}/v2/", timeout=1).status_code in (200, 401):
                     return self
             time.sleep(0.1)
         raise RuntimeError(f"registry did not start: {self.log.read_text()[-3000:]}")

@@ -174,7 +174,7 @@ def push_artifact(
 
 @pytest.fixture(scope="module")
 def client(module_registry) -> httpx.Client:
-    with httpx.Client(base_url=module_registry.url, timeout=30) as c:
+    with module_registry.client() as c:
         yield c
 
 

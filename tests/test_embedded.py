@@ -20,6 +20,8 @@ import httpx
 import psutil
 import pytest
 
+from tests.auth import ADMIN
+from tests.auth import client as authed_client
 from tests.support import free_port
 
 CLI = str(Path(sys.executable).parent / "cyp-registry")
@@ -30,6 +32,7 @@ def embedded_env() -> dict[str, str]:
     """The environment without any CYP_ setting: nothing external configured."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CYP_")}
     env["CYP_LOG_LEVEL"] = "warning"
+    env["CYP_ADMIN_PASSWORD"] = ADMIN[1]  # the first start creates `admin` with it
     return env
 
 
@@ -114,9 +117,16 @@ def push_image(url: str, name: str, tag: str) -> str:
     config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers"}})
     layer = os.urandom(2048)
     blobs = {"config": config.encode(), "layer": layer}
+    with authed_client(url) as client:
+        return _push_image(client, blobs, layer, name, tag)
+
+
+def _push_image(
+    client: httpx.Client, blobs: dict[str, bytes], layer: bytes, name: str, tag: str
+) -> str:
     for data in blobs.values():
-        r = httpx.post(
-            f"{url}/v2/{name}/blobs/uploads/",
+        r = client.post(
+            f"/v2/{name}/blobs/uploads/",
             params={"digest": digest_of(data)},
             content=data,
             headers={"Content-Type": "application/octet-stream"},
@@ -140,8 +150,8 @@ def push_image(url: str, name: str, tag: str) -> str:
             ],
         }
     ).encode()
-    r = httpx.put(
-        f"{url}/v2/{name}/manifests/{tag}", content=manifest, headers={"Content-Type": OCI_MANIFEST}
+    r = client.put(
+        f"/v2/{name}/manifests/{tag}", content=manifest, headers={"Content-Type": OCI_MANIFEST}
     )
     assert r.status_code == 201, r.text
     assert r.headers["Docker-Content-Digest"] == digest_of(manifest)
@@ -149,11 +159,16 @@ def push_image(url: str, name: str, tag: str) -> str:
 
 
 def pulled(url: str, name: str, tag: str) -> str:
-    r = httpx.get(f"{url}/v2/{name}/manifests/{tag}", headers={"Accept": OCI_MANIFEST})
+    with authed_client(url) as client:
+        return _pulled(client, name, tag)
+
+
+def _pulled(client: httpx.Client, name: str, tag: str) -> str:
+    r = client.get(f"/v2/{name}/manifests/{tag}", headers={"Accept": OCI_MANIFEST})
     assert r.status_code == 200, r.text
     manifest = r.json()
     for descriptor in [manifest["config"], *manifest["layers"]]:
-        blob = httpx.get(f"{url}/v2/{name}/blobs/{descriptor['digest']}")
+        blob = client.get(f"/v2/{name}/blobs/{descriptor['digest']}")
         assert blob.status_code == 200 and digest_of(blob.content) == descriptor["digest"]
     return r.headers["Docker-Content-Digest"]
 
@@ -201,7 +216,8 @@ def test_embedded_serve_restart_and_copy(tmp_path: Path, servers: list[Server]) 
     server = Server(data).start()
     servers.append(server)
     assert pulled(server.url, "embedded/app", "v1") == digest
-    r = httpx.get(f"{server.url}/v2/embedded/app/tags/list")
+    with authed_client(server.url) as client:
+        r = client.get("/v2/embedded/app/tags/list")
     assert r.status_code == 200 and r.json()["tags"] == ["v1"]
     stop_cleanly(server)
 

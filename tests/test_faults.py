@@ -64,7 +64,7 @@ def wait_for(condition, timeout: float, what: str) -> None:
 def test_kill_mid_upload_leaves_no_partial_blob(registry_factory, database_url):
     reg = registry_factory().start()
     repo = "faults/upload"
-    client = httpx.Client(base_url=reg.url, timeout=30)
+    client = reg.client()
     push_image(client, repo, "base", layers=[b"an earlier layer"])
     stored_before = blob_files(reg.data_dir)
 
@@ -78,7 +78,7 @@ def test_kill_mid_upload_leaves_no_partial_blob(registry_factory, database_url):
 
     def send(kind: str, method: str, url: str, data: bytes, params: dict[str, str]) -> None:
         try:
-            with httpx.Client(base_url=reg.url, timeout=60) as c:
+            with reg.client(timeout=60) as c:
                 outcome[kind] = c.request(
                     method,
                     url,
@@ -116,7 +116,7 @@ def test_kill_mid_upload_leaves_no_partial_blob(registry_factory, database_url):
     assert blob_files(reg.data_dir) == stored_before, "a partial blob reached the store"
 
     reg.start()
-    client = httpx.Client(base_url=reg.url, timeout=30)
+    client = reg.client()
     for data in (patched, finished):
         assert client.head(f"/v2/{repo}/blobs/{digest_of(data)}").status_code == 404
         assert client.get(f"/v2/{repo}/blobs/{digest_of(data)}").status_code == 404
@@ -157,7 +157,7 @@ def test_kill_mid_upload_leaves_no_partial_blob(registry_factory, database_url):
 def test_kill_mid_manifest_puts_leaves_no_dangling_tag(registry_factory, database_url, nats_url):
     reg = registry_factory().start()
     repo = "faults/manifests"
-    client = httpx.Client(base_url=reg.url, timeout=30)
+    client = reg.client()
     layers = [b"layer one", b"layer two"]
     config = default_config(layers)
     push_image(client, repo, "base", layers=layers, config=config)
@@ -166,7 +166,7 @@ def test_kill_mid_manifest_puts_leaves_no_dangling_tag(registry_factory, databas
     stop = threading.Event()
 
     def writer(w: int) -> None:
-        with httpx.Client(base_url=reg.url, timeout=30) as c:
+        with reg.client() as c:
             for i in range(10_000):
                 if stop.is_set():
                     return
@@ -191,7 +191,7 @@ def test_kill_mid_manifest_puts_leaves_no_dangling_tag(registry_factory, databas
     assert statuses == {201}, statuses
 
     reg.start()
-    client = httpx.Client(base_url=reg.url, timeout=30)
+    client = reg.client()
     with psycopg.connect(database_url) as conn:
         dangling = conn.execute(
             "SELECT t.tag, t.digest FROM tags t LEFT JOIN manifests m"
@@ -226,13 +226,13 @@ def test_two_replicas_moving_one_tag(registry_factory, database_url, nats_url):
     repo, tag = "race/hot", "hot"
     layers = [b"hot layer"]
     config = default_config(layers)
-    with httpx.Client(base_url=a.url, timeout=30) as client:
+    with a.client() as client:
         push_image(client, repo, None, layers=layers, config=config)
 
     results: list[tuple[str, int, float]] = []  # (digest, status, time answered)
 
     def mover(replica, w: int, moves: int) -> None:
-        with httpx.Client(base_url=replica.url, timeout=60) as c:
+        with replica.client(timeout=60) as c:
             for i in range(moves):
                 manifest = image_manifest(config, layers, {"by": f"{replica.port}-{w}-{i}"})
                 r = put_manifest(c, repo, tag, manifest, check=False)
@@ -271,7 +271,8 @@ def test_two_replicas_moving_one_tag(registry_factory, database_url, nats_url):
     assert all(events[i][2] == events[i - 1][1] for i in range(1, len(events)))
     last = events[-1][1]
     for replica in (a, b):
-        r = httpx.get(f"{replica.url}/v2/{repo}/manifests/{tag}")
+        with replica.client() as c:
+            r = c.get(f"/v2/{repo}/manifests/{tag}")
         assert r.status_code == 200 and r.headers["docker-content-digest"] == last
     # One relay for the two replicas (elected by an advisory lock): each event once, in order.
     wait_relayed(nats_url, a.stream, database_url)
@@ -282,8 +283,8 @@ def test_read_your_writes_across_replicas(registry_factory):
     a = registry_factory().start()
     b = registry_factory(stream=a.stream, subject=a.subject).start()
     repo = "ryw/app"
-    ca = httpx.Client(base_url=a.url, timeout=30)
-    cb = httpx.Client(base_url=b.url, timeout=30)
+    ca = a.client()
+    cb = b.client()
     base = b"shared layer"
     for i in range(40):
         layer = f"layer {i}".encode()
@@ -309,10 +310,10 @@ def test_surviving_replica_takes_over_views_and_relay(registry_factory, database
     a = registry_factory().start()  # first up: holds the views' and the relay's locks
     b = registry_factory(stream=a.stream, subject=a.subject).start()
     repo = "failover/app"
-    with httpx.Client(base_url=a.url, timeout=30) as ca:
+    with a.client() as ca:
         push_image(ca, repo, "before", layers=[b"before"])
     a.kill()
-    with httpx.Client(base_url=b.url, timeout=30) as cb:
+    with b.client() as cb:
         for i in range(5):
             started = time.monotonic()
             digest = push_image(cb, repo, f"after{i}", layers=[f"after {i}".encode()])

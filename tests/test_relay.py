@@ -14,6 +14,7 @@ import pytest
 
 from cyp_registry.wiring import eventsourcing_env
 from domain.registry import Registry
+from tests.auth import client as authed_client
 from tests.consistency import (
     assert_stream_matches_log,
     event_log,
@@ -37,7 +38,7 @@ class Pusher(threading.Thread):
         self.failures: list[str] = []
 
     def run(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=30) as client:
+        with authed_client(self.url) as client:
             i = 0
             while not self.stopping.is_set():
                 started = time.monotonic()
@@ -60,7 +61,7 @@ class Pusher(threading.Thread):
 
 def test_nats_outages_delay_but_never_lose_or_reorder(own_nats, registry_factory, database_url):
     reg = registry_factory(nats=own_nats.url).start()
-    with httpx.Client(base_url=reg.url, timeout=30) as client:
+    with reg.client() as client:
         push_image(client, "relay/app", "first")
     wait_relayed(own_nats.url, reg.stream, database_url)
 
@@ -117,7 +118,7 @@ def test_relay_restarted_from_an_older_checkpoint_publishes_once(
     registry_factory, database_url, nats_url
 ):
     reg = registry_factory().start()
-    with httpx.Client(base_url=reg.url, timeout=30) as client:
+    with reg.client() as client:
         for i in range(5):
             push_image(client, "relay/old", f"a{i}", layers=[f"a {i}".encode()])
     wait_relayed(nats_url, reg.stream, database_url)
@@ -127,7 +128,7 @@ def test_relay_restarted_from_an_older_checkpoint_publishes_once(
     with psycopg.connect(database_url) as conn:
         conn.execute("UPDATE relay_positions SET position = 0 WHERE name = %s", (reg.stream,))
     reg.start()
-    with httpx.Client(base_url=reg.url, timeout=30) as client:
+    with reg.client() as client:
         for i in range(5):
             push_image(client, "relay/old", f"b{i}", layers=[f"b {i}".encode()])
     wait_relayed(nats_url, reg.stream, database_url)
@@ -143,7 +144,7 @@ def test_relay_restarted_from_an_older_checkpoint_publishes_once(
     assert stream_messages(nats_url, reg.stream) == before
 
     # The running relay carries on after that, still once each and in order.
-    with httpx.Client(base_url=reg.url, timeout=30) as client:
+    with reg.client() as client:
         push_image(client, "relay/old", "c")
     wait_relayed(nats_url, reg.stream, database_url)
     after = assert_stream_matches_log(nats_url, reg.stream, database_url)

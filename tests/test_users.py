@@ -542,8 +542,9 @@ def test_first_start_admin_with_the_given_password(registry_factory, database_ur
 
 
 def test_first_start_admin_with_a_random_password_logged_once(
-    registry, registry_factory, database_url: str
+    registry_factory, database_url: str
 ) -> None:
+    registry = registry_factory(CYP_ADMIN_PASSWORD=None).start()  # no password given
     log = registry.log.read_text()
     found = CREATED.findall(log)
     assert len(found) == 1, log
@@ -557,13 +558,13 @@ def test_first_start_admin_with_a_random_password_logged_once(
             dump = conn.execute(f"SELECT string_agg(t::text, '') FROM {table} t").fetchone()[0]
             assert password not in dump, table
     # A second replica on the same database does not create (or log) another admin.
-    replica = registry_factory().start()
+    replica = registry_factory(CYP_ADMIN_PASSWORD=None).start()
     assert "created user admin" not in replica.log.read_text()
     assert len(_registered(database_url)) == 1
 
 
 def test_replicas_starting_together_create_one_admin(registry_factory, database_url) -> None:
-    replicas = [registry_factory() for _ in range(3)]
+    replicas = [registry_factory(CYP_ADMIN_PASSWORD=None) for _ in range(3)]
     errors: list[BaseException] = []
 
     def start(proc: Any) -> None:

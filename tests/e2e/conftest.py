@@ -24,6 +24,8 @@ from typing import Any
 
 import pytest
 
+from tests.auth import ADMIN
+
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 
@@ -47,11 +49,12 @@ class Tool:
     options: tuple[str, ...] = ()
 
     def run(
-        self, *args: str, check: bool = True, timeout: float = 180
+        self, *args: str, check: bool = True, timeout: float = 180, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [self.binary, *self.options, *args],
             env=self.env,
+            input=input,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -148,3 +151,21 @@ def skopeo(tmp_path_factory: pytest.TempPathFactory) -> Tool:
         _clean_env(REGISTRY_AUTH_FILE=str(folder / "auth.json")),
         ("--policy", str(policy), "--tmpdir", str(folder / "tmp")),
     )
+
+
+# skopeo's credentials options for the registry's admin (every /v2 request needs a token)
+CREDS = f"--creds={ADMIN[0]}:{ADMIN[1]}"
+SRC_CREDS = f"--src-creds={ADMIN[0]}:{ADMIN[1]}"
+DEST_CREDS = f"--dest-creds={ADMIN[0]}:{ADMIN[1]}"
+
+
+def docker_login(docker: Tool, host: str, user: str, password: str, check: bool = True):
+    return docker.run("login", host, "-u", user, "--password-stdin", input=password, check=check)
+
+
+@pytest.fixture(scope="module")
+def docker_admin(docker: Tool, module_registry) -> Iterator[Tool]:
+    """The docker CLI logged in to the module's registry as admin (logged out afterwards)."""
+    docker_login(docker, module_registry.host, *ADMIN)
+    yield docker
+    docker.run("logout", module_registry.host, check=False)

@@ -9,10 +9,12 @@ import re
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 
-pytestmark = pytest.mark.e2e
+from tests.e2e.conftest import CREDS, DEST_CREDS
+
+# docker logged in as admin to the module's registry (every /v2 request needs a token)
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("docker_admin")]
 
 TAGS = ["latest", "1.0.0", "v1"]
 DIGEST_LINE = re.compile(r"^(?P<tag>\S+): digest: (?P<digest>sha256:[0-9a-f]{64}) size: \d+$", re.M)
@@ -56,7 +58,7 @@ def _remove(docker, *refs: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def pushed(docker, module_registry, tmp_path_factory):
+def pushed(docker, docker_admin, module_registry, tmp_path_factory):
     """myapp built, tagged three times and pushed tag by tag; the push outputs and ids."""
     repo = f"{module_registry.host}/myapp"
     image_id = _build(docker, tmp_path_factory.mktemp("ctx") / "myapp", f"{repo}:{TAGS[0]}")
@@ -82,13 +84,14 @@ def test_push_each_tag_then_all_tags(docker, module_registry, pushed):
     everything = docker.run("push", repo, "--all-tags").stdout
     assert _digests(everything) == dict.fromkeys(TAGS, digest), everything
 
-    r = httpx.get(f"{module_registry.url}/v2/myapp/tags/list")
-    assert r.status_code == 200
-    assert r.json() == {"name": "myapp", "tags": sorted(TAGS)}
-    r = httpx.get(
-        f"{module_registry.url}/v2/myapp/manifests/latest",
-        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
-    )
+    with module_registry.client() as client:
+        r = client.get("/v2/myapp/tags/list")
+        assert r.status_code == 200
+        assert r.json() == {"name": "myapp", "tags": sorted(TAGS)}
+        r = client.get(
+            "/v2/myapp/manifests/latest",
+            headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+        )
     assert r.status_code == 200
     assert r.headers["docker-content-digest"] == digest
     assert r.headers["content-type"] == "application/vnd.docker.distribution.manifest.v2+json"
@@ -140,9 +143,10 @@ def test_repository_name_with_slashes(docker, module_registry, pushed, tmp_path)
     digest = _digests(out)["2.0"]
     assert digest == _digests(pushed["outputs"][0])["latest"]
 
-    r = httpx.get(f"{module_registry.url}/v2/team/web/frontend/tags/list")
+    with module_registry.client() as client:
+        r = client.get("/v2/team/web/frontend/tags/list")
+        catalog = client.get("/v2/_catalog").json()["repositories"]
     assert r.json() == {"name": "team/web/frontend", "tags": ["2.0"]}
-    catalog = httpx.get(f"{module_registry.url}/v2/_catalog").json()["repositories"]
     assert {"myapp", "team/web/frontend"} <= set(catalog)
 
     _remove(docker, f"{nested}:2.0")
@@ -176,13 +180,14 @@ def test_large_layer_push_and_pull(docker, module_registry, tmp_path):
     assert re.search(r"^[0-9a-f]{12}: Pushed$", out, re.M), out
     digest = _digests(out)["1"]
 
-    manifest = httpx.get(
-        f"{module_registry.url}/v2/big/layer/manifests/{digest}",
-        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
-    ).json()
-    (layer,) = manifest["layers"]
+    with module_registry.client() as client:
+        manifest = client.get(
+            f"/v2/big/layer/manifests/{digest}",
+            headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+        ).json()
+        (layer,) = manifest["layers"]
+        r = client.head(f"/v2/big/layer/blobs/{layer['digest']}")
     assert layer["size"] > 48 * 1024 * 1024
-    r = httpx.head(f"{module_registry.url}/v2/big/layer/blobs/{layer['digest']}")
     assert r.status_code == 200
     assert int(r.headers["content-length"]) == layer["size"]
 
@@ -199,10 +204,10 @@ def test_skopeo_copies_a_docker_save_archive(docker, skopeo, module_registry, pu
     docker.run("save", "-o", str(archive), f"{pushed['repo']}:latest")
     ref = f"{module_registry.host}/restored/myapp:latest"
     skopeo.run(
-        "copy", "--dest-tls-verify=false",
+        "copy", "--dest-tls-verify=false", DEST_CREDS,
         f"docker-archive:{archive}:{pushed['repo']}:latest", f"docker://{ref}",
     )  # fmt: skip
-    info = skopeo.json("inspect", "--tls-verify=false", f"docker://{ref}")
+    info = skopeo.json("inspect", "--tls-verify=false", CREDS, f"docker://{ref}")
     assert info["Labels"] == {"org.opencontainers.image.title": "cyp e2e"}
     docker.run("pull", ref)
     assert docker.run("image", "inspect", "--format", "{{.Id}}", ref).stdout.strip() == pushed["id"]

@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 import os
 
-import httpx
 import pytest
 
+from tests.e2e.conftest import CREDS, DEST_CREDS, SRC_CREDS
 from tests.e2e.layout import OCI_INDEX, OCI_MANIFEST, Layout, read_blobs, ref_descriptor, sha256
 
 pytestmark = pytest.mark.e2e
 
-INSECURE = "--tls-verify=false"
+INSECURE = ("--tls-verify=false", CREDS)
 ARCHES = ("amd64", "arm64")
 
 
@@ -34,7 +34,7 @@ def multiarch(module_registry, skopeo, tmp_path_factory):
     layout.publish(multi=index)
     dest = f"docker://{module_registry.host}/multi/app:1.0"
     out = skopeo.run(
-        "copy", "--all", "--preserve-digests", "--dest-tls-verify=false",
+        "copy", "--all", "--preserve-digests", "--dest-tls-verify=false", DEST_CREDS,
         f"oci:{layout.root}:multi", dest,
     ).stdout  # fmt: skip
     assert "Copying 2 of 2 images in list" in out, out
@@ -43,24 +43,25 @@ def multiarch(module_registry, skopeo, tmp_path_factory):
 
 def test_index_and_platform_manifests_served(module_registry, multiarch, skopeo):
     layout, index = multiarch["layout"], multiarch["index"]
-    base = f"{module_registry.url}/v2/multi/app/manifests"
+    base = "/v2/multi/app/manifests"
     accept = {"Accept": f"{OCI_INDEX}, {OCI_MANIFEST}"}
-    r = httpx.get(f"{base}/1.0", headers=accept)
+    client = module_registry.client()
+    r = client.get(f"{base}/1.0", headers=accept)
     assert r.status_code == 200
     assert r.headers["content-type"] == OCI_INDEX
     assert r.headers["docker-content-digest"] == index["digest"]
     assert r.content == layout.blobs[index["digest"]]
     for arch, descriptor in multiarch["platforms"].items():
-        r = httpx.get(f"{base}/{descriptor['digest']}", headers=accept)
+        r = client.get(f"{base}/{descriptor['digest']}", headers=accept)
         assert r.status_code == 200, arch
         assert r.headers["content-type"] == OCI_MANIFEST
         assert r.content == layout.blobs[descriptor["digest"]]
 
     repo = f"docker://{module_registry.host}/multi/app:1.0"
-    raw = skopeo.run("inspect", INSECURE, "--raw", repo).stdout.encode()
+    raw = skopeo.run("inspect", *INSECURE, "--raw", repo).stdout.encode()
     assert raw == layout.blobs[index["digest"]]
     for arch, descriptor in multiarch["platforms"].items():
-        info = skopeo.json("--override-arch", arch, "inspect", INSECURE, repo)
+        info = skopeo.json("--override-arch", arch, "inspect", *INSECURE, repo)
         assert info["Architecture"] == arch
         assert info["Digest"] == index["digest"]  # skopeo names what the tag points at
         assert info["Labels"] == {"arch": arch}
@@ -72,7 +73,7 @@ def test_pull_back_all_platforms(multiarch, module_registry, skopeo, tmp_path):
     layout, index = multiarch["layout"], multiarch["index"]
     out_dir = tmp_path / "pulled"
     skopeo.run(
-        "copy", "--all", "--preserve-digests", "--src-tls-verify=false",
+        "copy", "--all", "--preserve-digests", "--src-tls-verify=false", SRC_CREDS,
         f"docker://{module_registry.host}/multi/app:1.0", f"oci:{out_dir}:multi",
     )  # fmt: skip
     assert ref_descriptor(out_dir, "multi")["digest"] == index["digest"]
@@ -83,7 +84,7 @@ def test_pull_back_all_platforms(multiarch, module_registry, skopeo, tmp_path):
         assert data == layout.blobs[digest]
 
 
-def test_docker_pulls_each_platform(docker, multiarch, module_registry):
+def test_docker_pulls_each_platform(docker, docker_admin, multiarch, module_registry):
     ref = f"{module_registry.host}/multi/app:1.0"
     ids = []
     for arch, descriptor in multiarch["platforms"].items():

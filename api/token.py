@@ -1,0 +1,205 @@
+"""The token endpoint (`/token`, on the registry's own origin), as the distribution token
+specification describes it:
+
+- `GET /token?service=…&scope=…` with HTTP Basic credentials (or none: an anonymous token
+  without access) answers `{"token", "access_token", "expires_in", "issued_at"}`;
+- `POST /token` with the OAuth2 form newer clients send: `grant_type=password` (username,
+  password, service, scope, client_id; `access_type=offline` also returns a
+  `refresh_token`, which `docker login` keeps as its identity token) or
+  `grant_type=refresh_token`.
+
+The access claims are exactly the granted subset of the requested scopes (`domain.policy`).
+Every sign-in with credentials, good or bad, is recorded as a login event (method "docker");
+the password is never stored, logged nor answered. Wrong credentials, unknown and disabled
+users all get the same 401.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+import anyio.to_thread
+from litestar import Request, Response, get, post
+
+from api.auth import client_address, user_agent
+from api.services import Services
+from domain.identity import is_valid_username
+from domain.passwords import verify_password
+from domain.policy import Scope, granted, parse_scopes
+from projections import users
+
+METHOD = "docker"
+_MAX_FORM = 64 * 1024
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class Refused(Exception):
+    def __init__(self, status: int, code: str, message: str, oauth: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.oauth = status, code, message, oauth
+
+
+def _refusal(request: Request[Any, Any, Any], exc: Refused) -> Response[Any]:
+    body: dict[str, Any] = {"errors": [{"code": exc.code, "message": exc.message, "detail": {}}]}
+    if exc.oauth:  # the OAuth2 form's clients read these
+        body["error"] = exc.oauth
+        body["error_description"] = exc.message
+    headers = dict(_NO_STORE)
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = f'Basic realm="{request.app.state.services.tokens.service}"'
+    return Response(body, status_code=exc.status, headers=headers)
+
+
+def _basic(header: str) -> tuple[str, str]:
+    """(username, password) of a `Basic` Authorization header; Refused if malformed."""
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise Refused(401, "UNAUTHORIZED", "basic credentials required")
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise Refused(401, "UNAUTHORIZED", "malformed basic credentials") from None
+    username, colon, password = decoded.partition(":")
+    if not colon:
+        raise Refused(401, "UNAUTHORIZED", "malformed basic credentials")
+    return username, password
+
+
+def _check_service(services: Services, service: str | None) -> None:
+    if service and service != services.tokens.service:
+        raise Refused(
+            400,
+            "DENIED",
+            f"unknown service; this registry is {services.tokens.service!r}",
+            "invalid_request",
+        )
+
+
+async def _record(
+    request: Request[Any, Any, Any], username: str, failure: str | None = None
+) -> None:
+    services: Services = request.app.state.services
+    await anyio.to_thread.run_sync(
+        services.registry.record_login,
+        username,
+        METHOD,
+        client_address(request),
+        user_agent(request),
+        failure,
+    )
+
+
+async def _sign_in(
+    request: Request[Any, Any, Any], username: str, password: str
+) -> users.Credentials:
+    """The user these credentials are good for; recorded either way; Refused if none."""
+    services: Services = request.app.state.services
+    known = is_valid_username(username)  # anything else is nobody's (and may hold a NUL)
+    found = await services.query(users.credentials, username) if known else None
+    ok = await anyio.to_thread.run_sync(
+        verify_password, found.password_hash if found else None, password
+    )
+    if found is None or not ok:
+        await _record(request, username, "invalid credentials")
+        raise Refused(401, "UNAUTHORIZED", "invalid username or password", "invalid_grant")
+    if found.disabled:
+        await _record(request, username, "user disabled")
+        raise Refused(401, "UNAUTHORIZED", "invalid username or password", "invalid_grant")
+    await _record(request, username)
+    return found
+
+
+def _issue(
+    services: Services, username: str, role: str | None, requested: list[Scope]
+) -> tuple[dict[str, Any], list[Scope]]:
+    scopes = granted(username or None, role, requested)
+    now = time.time()
+    token, claims = services.tokens.issue(username, [s.claim() for s in scopes], now)
+    body = {
+        "token": token,
+        "access_token": token,
+        "expires_in": claims["exp"] - claims["iat"],
+        "issued_at": datetime.fromtimestamp(claims["iat"], UTC).isoformat().replace("+00:00", "Z"),
+    }
+    return body, scopes
+
+
+@get("/token")
+async def token_get(request: Request[Any, Any, Any]) -> Response[Any]:
+    services: Services = request.app.state.services
+    try:
+        _check_service(services, request.query_params.get("service"))
+        requested = parse_scopes(request.query_params.getall("scope", []))
+        header = request.headers.get("authorization")
+        if header:
+            username, password = _basic(header)
+            user = await _sign_in(request, username, password)
+            body, _ = _issue(services, user.name, user.role, requested)
+        else:
+            body, _ = _issue(services, "", None, requested)
+    except Refused as exc:
+        return _refusal(request, exc)
+    return Response(body, status_code=200, headers=_NO_STORE)
+
+
+async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > _MAX_FORM:
+            raise Refused(400, "DENIED", "form too large", "invalid_request")
+    try:
+        fields = parse_qs(data.decode("utf-8"), keep_blank_values=True, max_num_fields=64)
+    except (UnicodeDecodeError, ValueError):
+        raise Refused(400, "DENIED", "malformed form", "invalid_request") from None
+    return {k: v[0] for k, v in fields.items()}
+
+
+async def _refreshed_user(services: Services, refresh_token: str) -> users.Credentials:
+    claims = services.tokens.verify_refresh(refresh_token)
+    invalid = Refused(401, "UNAUTHORIZED", "invalid refresh token", "invalid_grant")
+    if claims is None:
+        raise invalid
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not is_valid_username(subject):
+        raise invalid
+    found = await services.query(users.credentials, subject)
+    changed = await services.query(users.changed_at, subject)
+    auth_time = claims.get("auth_time", claims.get("iat", 0))
+    if found is None or found.disabled or changed is None:
+        raise invalid
+    if not isinstance(auth_time, int | float) or changed.timestamp() > auth_time:
+        raise invalid  # the user changed (password, role…) since: sign in again
+    return found
+
+
+@post("/token", status_code=200, request_max_body_size=_MAX_FORM)
+async def token_post(request: Request[Any, Any, Any]) -> Response[Any]:
+    services: Services = request.app.state.services
+    try:
+        form = await _form(request)
+        _check_service(services, form.get("service"))
+        requested = parse_scopes([form.get("scope", "")])
+        grant_type = form.get("grant_type", "")
+        refresh_token = None
+        if grant_type == "password":
+            user = await _sign_in(request, form.get("username", ""), form.get("password", ""))
+            if form.get("access_type") == "offline":
+                refresh_token = services.tokens.issue_refresh(user.name, services.refresh_ttl)
+        elif grant_type == "refresh_token":
+            refresh_token = form.get("refresh_token", "")
+            user = await _refreshed_user(services, refresh_token)
+        else:
+            raise Refused(400, "UNSUPPORTED", "unsupported grant_type", "unsupported_grant_type")
+        body, scopes = _issue(services, user.name, user.role, requested)
+    except Refused as exc:
+        return _refusal(request, exc)
+    body["scope"] = " ".join(str(s) for s in scopes)
+    if refresh_token:
+        body["refresh_token"] = refresh_token
+    return Response(body, status_code=200, headers=_NO_STORE)

@@ -1,0 +1,295 @@
+"""Token authentication without a server: the policy (granted scopes are exactly the permitted
+subset of the requested ones), the ES256 JWTs (only valid ones verify: expired, not yet valid,
+forged, `alg: none`, HS256, wrong audience or issuer, tampered are refused), the signing keys
+(0600 files, RFC 7638 kids, rotation keeps old tokens valid, removal ends them) and the cache."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import stat
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from api.tokens import KeyRing, TokenCache, Tokens, b64url, grant_of, key_id
+from domain.documents import event_fields, event_kind
+from domain.identity import Login
+from domain.policy import (
+    CATALOG,
+    Scope,
+    granted,
+    may_pull,
+    owns_namespace,
+    parse_scope,
+    parse_scopes,
+    pull_namespaces,
+)
+
+SERVICE = "cyp-registry"
+
+
+# -- scopes and policy -------------------------------------------------------------------------
+def test_parse_scope() -> None:
+    assert parse_scope("repository:alice/app:pull,push") == Scope(
+        "repository", "alice/app", ("pull", "push")
+    )
+    assert parse_scope("registry:catalog:*") == Scope("registry", "catalog", ("*",))
+    assert parse_scope("repository:a:pull,pull,,push") == Scope("repository", "a", ("pull", "push"))
+    for bad in ["", "repository", "repository:a", "repository::pull", ":a:pull", "repository:a:"]:
+        assert parse_scope(bad) is None, bad
+    assert parse_scopes(["repository:a:pull repository:b:push", "junk"]) == [
+        Scope("repository", "a", ("pull",)),
+        Scope("repository", "b", ("push",)),
+    ]
+
+
+def test_personal_namespace() -> None:
+    assert owns_namespace("alice", "alice")
+    assert owns_namespace("alice", "alice/app")
+    assert owns_namespace("alice", "alice/a/b")
+    assert not owns_namespace("alice", "alicex/app")
+    assert not owns_namespace("alice", "bob/alice")
+    assert not owns_namespace("", "app")
+
+
+def test_grants() -> None:
+    asked = parse_scopes(
+        [
+            "repository:alice/app:pull,push,delete,frob",
+            "repository:bob/app:pull",
+            "repository:library/app:pull",
+            "registry:catalog:*",
+            "repository:alice:*",
+        ]
+    )
+    assert granted("alice", "user", asked) == [
+        Scope("repository", "alice/app", ("pull", "push", "delete")),
+        Scope("registry", "catalog", ("*",)),
+    ]
+    assert granted("root", "admin", asked) == asked
+    assert granted(None, None, asked) == []
+    assert granted("", "admin", asked) == []
+    assert may_pull("alice", "user", "alice/x") and not may_pull("alice", "user", "bob/x")
+    assert pull_namespaces("alice", "user") == ["alice"]
+    assert pull_namespaces("root", "admin") is None
+    assert pull_namespaces(None, None) == []
+
+
+_name = st.from_regex(r"[a-z]{1,3}(/[a-z]{1,3}){0,2}", fullmatch=True)
+_action = st.sampled_from(["pull", "push", "delete", "*", "frob"])
+_scope = st.builds(
+    Scope,
+    st.sampled_from(["repository", "registry", "other"]),
+    st.one_of(_name, st.just("catalog")),
+    st.lists(_action, min_size=1, max_size=4, unique=True).map(tuple),
+)
+
+
+@given(
+    st.one_of(st.none(), st.sampled_from(["a", "ab", "abc"])),
+    st.sampled_from(["admin", "user", None]),
+    st.lists(_scope, max_size=6),
+)
+def test_granted_is_a_subset_of_the_requested(user, role, asked) -> None:
+    result = granted(user, role, asked)
+    # an ordered sub-sequence of the request, each with a subset of the requested actions
+    remaining = iter(asked)
+    for scope in result:
+        assert any(
+            (s.type, s.name) == (scope.type, scope.name) and set(scope.actions) <= set(s.actions)
+            for s in remaining
+        )
+        assert scope.actions
+        if role != "admin":
+            assert user is not None
+            if (scope.type, scope.name) == CATALOG:
+                assert scope.actions == ("*",)
+            else:
+                assert scope.type == "repository" and owns_namespace(user, scope.name)
+                assert set(scope.actions) <= {"pull", "push", "delete"}
+    if user is None:
+        assert result == []
+
+
+# -- keys --------------------------------------------------------------------------------------
+@pytest.fixture
+def ring(tmp_path: Path) -> KeyRing:
+    return KeyRing(tmp_path / "keys").load()
+
+
+def tokens_of(ring: KeyRing, service: str = SERVICE, ttl: int = 300) -> Tokens:
+    return Tokens(ring, "cyp-registry", service, ttl)
+
+
+def test_first_key_is_private_and_named_by_its_thumbprint(ring: KeyRing) -> None:
+    files = list(ring.directory.glob("*.pem"))
+    assert len(files) == 1
+    assert stat.S_IMODE(os.stat(files[0]).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(ring.directory).st_mode) == 0o700
+    kid = ring.current.kid
+    assert files[0].name.endswith(f"-{kid}.pem")
+    assert kid == key_id(ring.current.public) and len(kid) == 43
+    # loading again reads the same key, makes no new one
+    assert KeyRing(ring.directory).load().kids() == [kid]
+
+
+def test_rotation_keeps_old_tokens_valid_until_the_key_is_removed(ring: KeyRing) -> None:
+    tokens = tokens_of(ring)
+    old_kid = ring.current.kid
+    old, _ = tokens.issue("alice", [])
+    new_kid = ring.rotate().kid
+    assert new_kid != old_kid and ring.current.kid == new_kid
+    new, _ = tokens.issue("alice", [])
+    assert _header(new)["kid"] == new_kid
+    assert tokens.verify(old) and tokens.verify(new)
+    # another process (a replica, the CLI) sees the same directory
+    other = tokens_of(KeyRing(ring.directory).load())
+    assert other.verify(old) and other.verify(new)
+    ring.remove(old_kid)
+    assert tokens.verify(old) is None and tokens.verify(new)
+    time.sleep(1.1)
+    assert other.verify(old) is None and other.verify(new)
+    with pytest.raises(ValueError):
+        ring.remove(new_kid)
+    assert not ring.remove("no-such-kid")
+
+
+# -- tokens ------------------------------------------------------------------------------------
+def _header(token: str) -> dict:
+    return json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+
+
+def _claims(token: str) -> dict:
+    return json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+
+
+def _forge(header: dict, claims: dict, signature: bytes = b"") -> str:
+    head = b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())
+    return head + "." + b64url(signature)
+
+
+def test_claims(ring: KeyRing) -> None:
+    access = [{"type": "repository", "name": "alice/app", "actions": ["pull"]}]
+    token, claims = tokens_of(ring).issue("alice", access)
+    assert _claims(token) == claims
+    assert _header(token) == {"typ": "JWT", "alg": "ES256", "kid": ring.current.kid}
+    assert claims["iss"] == "cyp-registry" and claims["sub"] == "alice"
+    assert claims["aud"] == SERVICE and claims["access"] == access
+    assert claims["exp"] - claims["iat"] == 300 and claims["nbf"] == claims["iat"]
+    assert len(claims["jti"]) >= 16
+    assert tokens_of(ring).verify(token) == claims
+
+
+def test_invalid_tokens_are_refused(ring: KeyRing, tmp_path: Path) -> None:
+    tokens = tokens_of(ring)
+    now = time.time()
+    good, claims = tokens.issue("root", [], now)
+    head, body, sig = good.split(".")
+    expired, _ = tokens.issue("root", [], now - 301)
+    future, _ = tokens.issue("root", [], now + 60)
+    wrong_aud, _ = tokens_of(ring, "other-service").issue("root", [])
+    stranger = tokens_of(KeyRing(tmp_path / "other-keys").load())
+    forged, _ = stranger.issue("root", [])
+    tampered_claims = dict(claims, sub="admin")
+    tampered = head + "." + b64url(json.dumps(tampered_claims).encode()) + "." + sig
+    none = _forge({"typ": "JWT", "alg": "none", "kid": ring.current.kid}, claims)
+    public_pem = ring.current.public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    hs_head = {"typ": "JWT", "alg": "HS256", "kid": ring.current.kid}
+    hs_input = (
+        b64url(json.dumps(hs_head).encode()) + "." + b64url(json.dumps(claims).encode())
+    ).encode()
+    hs256 = (
+        hs_input.decode() + "." + b64url(hmac.new(public_pem, hs_input, hashlib.sha256).digest())
+    )
+    unknown_kid = _forge({"typ": "JWT", "alg": "ES256", "kid": "nope"}, claims, b"x" * 64)
+    refresh = tokens.issue_refresh("root", 3600)
+    for bad in [
+        expired,
+        future,
+        wrong_aud,
+        forged,
+        tampered,
+        none,
+        none + "AAAA",
+        hs256,
+        unknown_kid,
+        refresh,
+        good + "x",
+        good[:-2],
+        "",
+        "a.b",
+        "a.b.c",
+        "...",
+        "ä.b.c",
+        "x" * 20000,
+    ]:
+        assert tokens.verify(bad) is None, bad[:80]
+    assert tokens.verify(good) is not None
+    assert tokens.verify_refresh(refresh)["sub"] == "root"
+    assert tokens.verify_refresh(good) is None
+
+
+@settings(max_examples=300)
+@given(st.text(max_size=300))
+def test_any_text_never_verifies_and_never_raises(text: str) -> None:
+    tokens = _shared_tokens()
+    assert tokens.verify(text) is None
+    assert tokens.verify_refresh(text) is None
+
+
+_SHARED: list[Tokens] = []
+
+
+def _shared_tokens() -> Tokens:
+    if not _SHARED:
+        import tempfile
+
+        _SHARED.append(tokens_of(KeyRing(Path(tempfile.mkdtemp()) / "keys").load()))
+    return _SHARED[0]
+
+
+def test_cache_keeps_verified_tokens_until_they_expire(ring: KeyRing) -> None:
+    tokens = tokens_of(ring, ttl=2)
+    cache = TokenCache(tokens, max_entries=3)
+    access = [{"type": "repository", "name": "a", "actions": ["pull", "push"]}]
+    token, claims = tokens.issue("alice", access)
+    grant = cache.grant(token)
+    assert grant == grant_of(claims) and grant.subject == "alice"
+    assert grant.allows("repository", "a", ("pull", "push"))
+    assert not grant.allows("repository", "a", ("delete",))
+    assert not grant.allows("repository", "b", ("pull",))
+    assert cache.grant(token) is grant
+    assert cache.grant("not a token") is None
+    for _ in range(5):  # bounded
+        cache.grant(tokens.issue("bob", [])[0])
+        assert len(cache._grants) <= 3
+    assert cache.grant(token, now=claims["exp"]) is None
+
+
+def test_login_events_never_carry_a_password() -> None:
+    good = Login.attempt("alice", "docker", "10.0.0.1", "docker/27")
+    bad = Login.attempt("x" * 1000, "docker", "10.0.0.2", "curl", failure="invalid credentials")
+    assert good.id != bad.id
+    (ok,) = good.collect_events()
+    (failed,) = bad.collect_events()
+    assert event_kind(ok) == "login.succeeded" and event_kind(failed) == "login.failed"
+    assert event_fields(ok) == {
+        "username": "alice",
+        "method": "docker",
+        "user_agent": "docker/27",
+        "actor": "alice",
+        "client": "10.0.0.1",
+    }
+    fields = event_fields(failed)
+    assert fields["actor"] == "anonymous" and fields["reason"] == "invalid credentials"
+    assert len(fields["username"]) == 256 and "password" not in json.dumps(fields)
