@@ -109,9 +109,11 @@ def _caller(request: Request[Any, Any, Any], grant: Grant) -> Caller:
 
 
 async def authenticate(request: Request[Any, Any, Any]) -> Caller:
-    """Any valid token (the `GET /v2/` ping, or before answering about an invalid route)."""
+    """A valid token of a signed-in user (the `GET /v2/` ping, or before answering about an
+    invalid route). Zero trust: an anonymous token (from /token without credentials) is not
+    enough, so `docker login` with no or wrong credentials fails at the ping."""
     grant = current_grant(request)
-    if grant is None:
+    if grant is None or not grant.subject:
         raise Unauthorized(challenge(request))
     return _caller(request, grant)
 

@@ -7,7 +7,8 @@ pull,push`, `registry:catalog:*`). Namespaces and roles per namespace come later
 - a user gets pull, push and delete on their personal namespace: the repository named after
   them and every repository under `<username>/`;
 - everybody signed in gets `registry:catalog:*` (the catalog lists only what they may pull);
-- nobody else gets anything (anonymous callers get a token without access).
+- nobody else gets anything (anonymous callers get a token without access, which the
+  registry does not accept for anything, not even the `GET /v2/` ping).
 
 The granted scopes are exactly the granted subset of the requested ones: never an action or
 a repository that was not asked for.
