@@ -130,22 +130,24 @@ async def _dispatch(request: Request[Any, Any, Any], rest: str) -> Response[Any]
         return error_response(RegistryError("BLOB_UPLOAD_UNKNOWN"))
 
 
-@get("/v2")
-async def ping(request: Request[Any, Any, Any]) -> Response[Any]:
+async def _refusal(request: Request[Any, Any, Any]) -> Response[Any] | None:
+    """The 401 challenge for a ping without a signed-in user's token, else None."""
     try:
         await authenticate(request)
     except RegistryError as exc:
         return error_response(exc)
-    return oci_response(200, {})
+    return None
+
+
+@get("/v2")
+async def ping(request: Request[Any, Any, Any]) -> Response[Any]:
+    return await _refusal(request) or oci_response(200, {})
 
 
 @head("/v2")
 async def ping_head(request: Request[Any, Any, Any]) -> Response[None]:
-    try:
-        await authenticate(request)
-    except RegistryError as exc:
-        return error_response(exc)
-    return Response(None, status_code=200, headers={**API_VERSION, "Content-Length": "2"})
+    ok = Response(None, status_code=200, headers={**API_VERSION, "Content-Length": "2"})
+    return await _refusal(request) or ok
 
 
 async def _pull_namespaces(services: Services, username: str) -> list[str] | None:
