@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from litestar import Litestar
 
-from api import distribution, health, token
+from api import distribution, health, session, token, users
 from api.errors import HANDLERS
 from api.services import Services
 
 
 def create_app(services: Services) -> Litestar:
     app = Litestar(
-        route_handlers=[distribution.router, health.health, token.token_get, token.token_post],
+        route_handlers=[
+            distribution.router,
+            health.health,
+            token.token_get,
+            token.token_post,
+            *session.route_handlers,
+            *users.route_handlers,
+        ],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         lifespan=list(services.lifespan),
         openapi_config=None,

@@ -15,14 +15,15 @@ are cached until they expire, so the hot path (manifest GETs) costs a dictionary
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from litestar import Request
 
-from api.tokens import Grant
+from api.tokens import ApiClaims, Grant
 from domain.errors import RegistryError
 from domain.policy import CATALOG
 from domain.registry import Caller
+from projections import revoked_tokens
 
 PULL = "pull"
 PUSH = "push"
@@ -140,3 +141,70 @@ async def authorize(
         challenge(request, scope, "insufficient_scope"),
         "authentication required: the token does not grant " + scope,
     )
+
+
+# -- /api --------------------------------------------------------------------------------------
+# Every /api call but `POST /api/auth/login` carries `Authorization: Bearer <api token>`: a
+# session token from that login (audience `cyp-api`; a /v2 token is refused, and an /api
+# token is refused on /v2). Per request the guard checks the signature (cached per token until
+# it expires), then asks the views in one round trip whether the token was revoked (logout
+# on any replica) and whether its user still exists, is enabled, and with which role.
+
+API_CHALLENGE = 'Bearer realm="cyp-api"'
+
+
+class ApiUnauthorized(RegistryError):
+    """401 in the envelope, with `WWW-Authenticate: Bearer`."""
+
+    def __init__(self, message: str, error: str | None = "invalid_token") -> None:
+        super().__init__("UNAUTHORIZED", message)
+        challenge = API_CHALLENGE + (f',error="{error}"' if error else "")
+        self.headers = {"WWW-Authenticate": challenge}
+
+
+class ApiCaller(NamedTuple):
+    """A signed-in /api caller: who, from where, with which role, on which token."""
+
+    actor: str
+    client: str
+    role: str
+    claims: ApiClaims
+
+    @property
+    def caller(self) -> Caller:
+        return Caller(self.actor, self.client)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+async def api_caller(request: Request[Any, Any, Any]) -> ApiCaller:
+    """The signed-in caller of an /api request; ApiUnauthorized (401) otherwise."""
+    cached = request.scope.get("cyp_api_caller")
+    if cached is not None:
+        return cached
+    services = request.app.state.services
+    if not request.headers.get("authorization"):
+        raise ApiUnauthorized("authentication required", None)
+    token = bearer_token(request)
+    claims = services.api_tokens.verify(token) if token is not None else None
+    if claims is None:
+        raise ApiUnauthorized("invalid or expired token")
+    session = await services.query(revoked_tokens.session, claims.jti, claims.subject)
+    if session.revoked:
+        services.api_tokens.revoked(claims)
+        raise ApiUnauthorized("the token was revoked (signed out)")
+    if session.role is None or session.disabled:
+        raise ApiUnauthorized("the user is unknown or disabled")
+    found = ApiCaller(claims.subject, client_address(request), session.role, claims)
+    request.scope["cyp_api_caller"] = found  # type: ignore[typeddict-unknown-key]
+    return found
+
+
+async def api_admin(request: Request[Any, Any, Any]) -> ApiCaller:
+    """The signed-in caller if a system admin; 403 DENIED for other users."""
+    found = await api_caller(request)
+    if not found.is_admin:
+        raise RegistryError("DENIED", "system administrators only")
+    return found

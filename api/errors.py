@@ -46,7 +46,8 @@ def _error(
 ) -> Response[Any]:
     if _on_v2(request):
         return error_response(exc, headers)
-    return envelope(exc.status, exc.code, exc.message, headers)
+    own = getattr(exc, "headers", None)  # e.g. a 401's WWW-Authenticate
+    return envelope(exc.status, exc.code, exc.message, {**(own or {}), **(headers or {})} or None)
 
 
 def on_registry_error(request: Request[Any, Any, Any], exc: RegistryError) -> Response[Any]:

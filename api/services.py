@@ -10,7 +10,7 @@ from typing import Any
 import anyio.to_thread
 from psycopg_pool import AsyncConnectionPool
 
-from api.tokens import TokenCache, Tokens
+from api.tokens import ApiTokens, TokenCache, Tokens
 from domain.registry import Registry
 from projections.waiter import PositionWaiter
 from storage.filesystem import FilesystemStore
@@ -57,10 +57,18 @@ class Services:
     token_cache: TokenCache | None = None
     public_url: str = ""
     refresh_ttl: int = 30 * 24 * 3600
+    # Brute-force throttle of sign-ins (domain.throttle): failures per user / address.
+    login_max_failures: int = 5
+    login_window: int = 300
+    # /api session tokens (POST /api/auth/login): same keys, their own audience and lifetime.
+    api_token_ttl: int = 12 * 3600
+    api_tokens: ApiTokens | None = None
 
     def __post_init__(self) -> None:
         if self.tokens is not None and self.token_cache is None:
             self.token_cache = TokenCache(self.tokens)
+        if self.tokens is not None and self.api_tokens is None:
+            self.api_tokens = ApiTokens(self.tokens.keys, self.tokens.issuer, self.api_token_ttl)
 
     async def command(self, fn: Callable[..., int | None], *args: Any) -> int | None:
         """Run a (synchronous) domain command, then wait until the views have its events."""

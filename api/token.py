@@ -12,6 +12,12 @@ The access claims are exactly the granted subset of the requested scopes (`domai
 Every sign-in with credentials, good or bad, is recorded as a login event (method "docker");
 the password is never stored, logged nor answered. Wrong credentials, unknown and disabled
 users all get the same 401.
+
+Brute force: after CYP_LOGIN_MAX_FAILURES failed sign-ins within CYP_LOGIN_WINDOW seconds for
+one username, or from one client address, further attempts get 429 with `Retry-After` before
+any password is checked, and are recorded as login.failed with reason "throttled". The
+failures are counted in Postgres (`projections.login_failures`), so every replica agrees;
+`cyp-registry user unlock NAME [--address IP]` lifts the throttle.
 """
 
 from __future__ import annotations
@@ -28,10 +34,11 @@ from litestar import Request, Response, get, post
 
 from api.auth import client_address, user_agent
 from api.services import Services
-from domain.identity import is_valid_username
+from domain.identity import is_valid_username, login_username
 from domain.passwords import verify_password
 from domain.policy import Scope, granted, parse_scopes
-from projections import users
+from domain.throttle import THROTTLED, retry_after, retry_after_header
+from projections import login_failures, users
 
 METHOD = "docker"
 _MAX_FORM = 64 * 1024
@@ -39,9 +46,17 @@ _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 class Refused(Exception):
-    def __init__(self, status: int, code: str, message: str, oauth: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        oauth: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.oauth = status, code, message, oauth
+        self.retry_after = retry_after
 
 
 def _refusal(request: Request[Any, Any, Any], exc: Refused) -> Response[Any]:
@@ -52,6 +67,8 @@ def _refusal(request: Request[Any, Any, Any], exc: Refused) -> Response[Any]:
     headers = dict(_NO_STORE)
     if exc.status == 401:
         headers["WWW-Authenticate"] = f'Basic realm="{request.app.state.services.tokens.service}"'
+    if exc.retry_after is not None:
+        headers["Retry-After"] = retry_after_header(exc.retry_after)
     return Response(body, status_code=exc.status, headers=headers)
 
 
@@ -84,7 +101,7 @@ async def _record(
     request: Request[Any, Any, Any], username: str, failure: str | None = None
 ) -> None:
     services: Services = request.app.state.services
-    await anyio.to_thread.run_sync(
+    position = await anyio.to_thread.run_sync(
         services.registry.record_login,
         username,
         METHOD,
@@ -92,6 +109,37 @@ async def _record(
         user_agent(request),
         failure,
     )
+    if failure is not None and failure != THROTTLED:
+        # the next attempt, on any replica, must count this failure
+        await services.waiter.wait(position, services.write_wait)
+
+
+async def _throttle(request: Request[Any, Any, Any], username: str) -> None:
+    """Refuse (429, recorded) an attempt for a username or from an address with too many
+    recent failures — before any password is checked."""
+    services: Services = request.app.state.services
+    limit, window = services.login_max_failures, services.login_window
+    if limit < 1:
+        return
+    now = time.time()
+    since = datetime.fromtimestamp(now - window, UTC)
+    found = await services.query(
+        login_failures.recent, login_username(username), client_address(request), since, limit
+    )
+    waits = [
+        wait
+        for times in found
+        if (wait := retry_after([t.timestamp() for t in times], now, limit, window)) is not None
+    ]
+    if waits:
+        await _record(request, username, THROTTLED)
+        raise Refused(
+            429,
+            "TOOMANYREQUESTS",
+            "too many failed sign-ins; try again later",
+            "invalid_grant",
+            retry_after=max(waits),
+        )
 
 
 async def _sign_in(
@@ -99,6 +147,7 @@ async def _sign_in(
 ) -> users.Credentials:
     """The user these credentials are good for; recorded either way; Refused if none."""
     services: Services = request.app.state.services
+    await _throttle(request, username)
     known = is_valid_username(username)  # anything else is nobody's (and may hold a NUL)
     found = await services.query(users.credentials, username) if known else None
     ok = await anyio.to_thread.run_sync(

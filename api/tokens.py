@@ -378,3 +378,77 @@ class TokenCache:
                 self._grants.clear()
         self._grants[token] = found
         return found
+
+
+API_AUDIENCE = "cyp-api"
+
+
+@dataclass(frozen=True)
+class ApiClaims:
+    """A verified /api session token."""
+
+    subject: str
+    jti: str
+    expires: int
+
+
+class ApiTokens:
+    """/api session tokens (`POST /api/auth/login`): ES256 JWTs signed with the registry's
+    keys for the audience `cyp-api`, so a /v2 token is no /api token and vice versa.
+
+    Verified tokens are cached until they expire (no signature check per request); whether a
+    token was revoked is not cached here, except that a token once seen revoked stays so."""
+
+    def __init__(self, keys: KeyRing, issuer: str, ttl: int, max_entries: int = 10_000) -> None:
+        self.tokens = Tokens(keys, issuer, API_AUDIENCE, ttl)
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._verified: dict[str, ApiClaims] = {}
+        self._revoked: dict[str, float] = {}  # jti -> expiry
+
+    def issue(self, subject: str, now: float | None = None) -> tuple[str, ApiClaims]:
+        issued = int(time.time() if now is None else now)
+        claims = {
+            "iss": self.tokens.issuer,
+            "sub": subject,
+            "aud": API_AUDIENCE,
+            "exp": issued + self.ttl,
+            "nbf": issued,
+            "iat": issued,
+            "jti": secrets.token_urlsafe(16),
+        }
+        return self.tokens.sign(claims), ApiClaims(subject, claims["jti"], claims["exp"])
+
+    def verify(self, token: str, now: float | None = None) -> ApiClaims | None:
+        """The claims of a valid, unexpired /api token not known revoked; None otherwise."""
+        now = time.time() if now is None else now
+        found = self._verified.get(token)
+        if found is None:
+            claims = self.tokens.verify(token, now)
+            if claims is None or "access" in claims:
+                return None
+            subject, jti = claims.get("sub"), claims.get("jti")
+            if not (isinstance(subject, str) and subject and isinstance(jti, str) and jti):
+                return None
+            found = ApiClaims(subject, jti, int(claims["exp"]))
+            self._remember(token, found, now)
+        if now >= found.expires:
+            self._verified.pop(token, None)
+            return None
+        if found.jti in self._revoked:
+            return None
+        return found
+
+    def _remember(self, token: str, claims: ApiClaims, now: float) -> None:
+        if len(self._verified) >= self.max_entries:
+            self._verified = {t: c for t, c in self._verified.items() if now < c.expires}
+            if len(self._verified) >= self.max_entries:
+                self._verified.clear()
+        self._verified[token] = claims
+
+    def revoked(self, claims: ApiClaims) -> None:
+        """Remember locally that this token was revoked (the view says so for every replica)."""
+        now = time.time()
+        if len(self._revoked) >= self.max_entries:
+            self._revoked = {j: e for j, e in self._revoked.items() if now < e}
+        self._revoked[claims.jti] = claims.expires

@@ -154,6 +154,15 @@ def user_command(args: argparse.Namespace) -> int:
     settings = _settings(args)
     caller = Caller("cli", "")
     name = args.name
+    address = getattr(args, "address", None)
+    if address is not None:
+        import ipaddress
+
+        try:
+            args.address = str(ipaddress.ip_address(address))
+        except ValueError:
+            print(f"error: {address!r} is not an IP address", file=sys.stderr)
+            return 1
     try:
         password = _read_password() if args.action in ("add", "passwd") else ""
     except ValueError as exc:
@@ -175,6 +184,11 @@ def user_command(args: argparse.Namespace) -> int:
             elif args.action == "disable":
                 done = registry.disable_user(name, caller)
                 print(f"{'disabled' if done else 'already disabled:'} user {name}")
+            elif args.action == "unlock":
+                address = args.address or ""
+                registry.unlock_user(name, address, caller)
+                also = f" and of address {address}" if address else ""
+                print(f"lifted the sign-in throttle of user {name}{also}")
             else:
                 done = registry.enable_user(name, caller)
                 print(f"{'enabled' if done else 'already enabled:'} user {name}")
@@ -251,7 +265,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("views", nargs="*", help="views to rebuild (default: all)")
     r.set_defaults(func=replay)
 
-    u = sub.add_parser("user", help="manage users (add, passwd, role, disable, enable)")
+    u = sub.add_parser("user", help="manage users (add, passwd, role, disable, enable, unlock)")
     actions = u.add_subparsers(dest="action", required=True)
     stdin_help = "read the password from standard input (required: never on the command line)"
     a = actions.add_parser("add", help="register a user")
@@ -266,6 +280,11 @@ def parser() -> argparse.ArgumentParser:
     ro.add_argument("role", choices=("admin", "user"))
     actions.add_parser("disable", help="stop a user from signing in").add_argument("name")
     actions.add_parser("enable", help="let a disabled user sign in again").add_argument("name")
+    un = actions.add_parser(
+        "unlock", help="lift the sign-in throttle of a user (after too many failed sign-ins)"
+    )
+    un.add_argument("name")
+    un.add_argument("--address", default=None, help="also lift the throttle of this client address")
     for action in actions.choices.values():
         action.add_argument("--data-dir", default=None)
     u.set_defaults(func=user_command)

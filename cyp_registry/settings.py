@@ -22,7 +22,11 @@ HELP = {
     "admin_password": "password of the `admin` user created on the first start (when there are"
     " no users yet); unset: a random one, printed once to the log",
     "token_ttl": "seconds a bearer token from /token is valid",
+    "api_token_ttl": "seconds an /api session token (POST /api/auth/login) is valid",
     "refresh_ttl": "seconds a refresh token (docker login's identity token) is valid",
+    "login_max_failures": "failed sign-ins per username and per client address within"
+    " CYP_LOGIN_WINDOW after which /token answers 429 (0: no throttle)",
+    "login_window": "seconds failed sign-ins count against the throttle (at most 86400)",
     "token_service": "the `service` of the Bearer challenge and the tokens' audience",
     "token_issuer": "the `iss` of the tokens the registry signs",
     "public_url": "scheme://host[:port] clients reach the registry at (the token realm is"
@@ -50,6 +54,9 @@ class Settings:
     admin_password: str | None = field(default=None, repr=False)
     token_ttl: int = 300
     refresh_ttl: int = 30 * 24 * 3600
+    login_max_failures: int = 5
+    login_window: int = 300
+    api_token_ttl: int = 12 * 3600
     token_service: str = "cyp-registry"
     token_issuer: str = "cyp-registry"
     public_url: str = ""

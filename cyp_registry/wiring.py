@@ -26,6 +26,7 @@ from cyp_registry.settings import Settings
 from domain.errors import RegistryError
 from domain.identity import User
 from domain.registry import SYSTEM, Registry
+from domain.throttle import MAX_WINDOW
 from migrations import migrate, schema_lock
 from projections.runner import ProjectionRunner
 from projections.waiter import PositionWaiter
@@ -254,6 +255,9 @@ def build_app(stack: Stack, close: Any = None) -> Litestar:
         tokens=tokens,
         public_url=settings.public_url,
         refresh_ttl=settings.refresh_ttl,
+        login_max_failures=settings.login_max_failures,
+        login_window=min(settings.login_window, MAX_WINDOW),
+        api_token_ttl=settings.api_token_ttl,
         registry=stack.registry,
         store=store,
         pool=pool,

@@ -117,6 +117,18 @@ class User(Aggregate):
         def apply(self, aggregate: User) -> None:
             aggregate.disabled = False
 
+    class Unlocked(Aggregate.Event):
+        """An admin lifted the sign-in throttle of this user (and of `address`, if given)."""
+
+        kind: ClassVar[str] = "user.unlocked"
+        username: str
+        address: str
+        actor: str
+        client: str
+
+        def apply(self, aggregate: User) -> None:
+            pass  # the throttle lives in the login_failures view, not in the user
+
     def __init__(self, username: str, role: str, password_hash: str, **_: Any) -> None:
         self.username = username
         self.role = role
@@ -166,6 +178,11 @@ class User(Aggregate):
     def enable(self, actor: str, client: str) -> None:
         self.trigger_event(self.Enabled, username=self.username, actor=actor, client=client)
 
+    def unlock(self, address: str, actor: str, client: str) -> None:
+        self.trigger_event(
+            self.Unlocked, username=self.username, address=address, actor=actor, client=client
+        )
+
 
 # What a login event may carry of what the client sent (a username, a user agent).
 _MAX_GIVEN = 256
@@ -174,6 +191,11 @@ _MAX_GIVEN = 256
 def _printable(given: str | None) -> str:
     """What a client sent, cut short and without NULs (which no JSON view can hold)."""
     return (given or "")[:_MAX_GIVEN].replace("\x00", "\ufffd")
+
+
+def login_username(given: str | None) -> str:
+    """The username a login event records for what the client sent (the throttle's key)."""
+    return _printable(given)
 
 
 class Login(Aggregate):
@@ -221,6 +243,40 @@ class Login(Aggregate):
         if failure is None:
             return cls._create(cls.Succeeded, actor=username, **fields)
         return cls._create(cls.Failed, actor="anonymous", reason=failure, **fields)
+
+
+class RevokedToken(Aggregate):
+    """A signed-out /api token, addressed by its `jti`: revoking it twice is one conflict-free
+    no-op. Carries the token's id, subject and expiry, never the token itself."""
+
+    class Revoked(Aggregate.Created):
+        kind: ClassVar[str] = "token.revoked"
+        jti: str
+        subject: str
+        expires: int
+        actor: str
+        client: str
+
+    def __init__(self, jti: str, subject: str, expires: int, **_: Any) -> None:
+        self.jti = jti
+        self.subject = subject
+        self.expires = expires
+
+    @staticmethod
+    def create_id(jti: str) -> UUID:
+        return aggregate_id("token", jti)
+
+    @classmethod
+    def revoke(cls, jti: str, subject: str, expires: int, actor: str, client: str) -> RevokedToken:
+        return cls._create(
+            cls.Revoked,
+            id=cls.create_id(jti),
+            jti=jti,
+            subject=subject,
+            expires=expires,
+            actor=actor,
+            client=client,
+        )
 
 
 class IdentityCommands:
@@ -298,6 +354,27 @@ class IdentityCommands:
             if not user.disabled:
                 return []
             user.enable(*caller)
+            return [user]
+
+        return self._command(f"user:{username}", body)
+
+    def revoke_token(self, jti: str, subject: str, expires: int, caller: Caller) -> int | None:
+        """Revoke a token by its id (None: it already was)."""
+
+        def body() -> list[Any]:
+            if self._get(RevokedToken, jti) is not None:
+                return []
+            return [RevokedToken.revoke(jti, subject, int(expires), *caller)]
+
+        return self._command(f"token:{jti}", body)
+
+    def unlock_user(self, username: str, address: str, caller: Caller) -> int | None:
+        """Lift the sign-in throttle of `username` (and of the client `address`, if not
+        empty): their earlier failures stop counting. Always recorded (an admin action)."""
+
+        def body() -> list[Any]:
+            user = self._existing_user(username)
+            user.unlock(address, *caller)
             return [user]
 
         return self._command(f"user:{username}", body)

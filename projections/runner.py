@@ -16,14 +16,34 @@ from typing import Any
 
 import psycopg
 
-from projections import blob_links, history, manifests, referrers, repositories, tags, users
+from projections import (
+    blob_links,
+    history,
+    login_failures,
+    manifests,
+    referrers,
+    repositories,
+    revoked_tokens,
+    tags,
+    users,
+)
 from projections.view import View
 
 log = logging.getLogger(__name__)
 
 VIEWS: dict[str, View] = {
     v.name: v  # type: ignore[misc]
-    for v in (repositories, manifests, tags, blob_links, referrers, users, history)
+    for v in (
+        repositories,
+        manifests,
+        tags,
+        blob_links,
+        referrers,
+        users,
+        revoked_tokens,
+        login_failures,
+        history,
+    )
 }
 CHANNEL = "cyp_views"
 _LOCK_KEY = 0x6379700002

@@ -84,6 +84,9 @@ class RegistryProcess:
             "CYP_NATS_SUBJECT": self.subject,
             "CYP_LOG_LEVEL": "warning",
             "CYP_ADMIN_PASSWORD": ADMIN[1],
+            # Many tests of one registry sign in wrongly from 127.0.0.1 on purpose: only the
+            # throttle's own tests (tests/test_throttle.py) set a small limit.
+            "CYP_LOGIN_MAX_FAILURES": "1000",
             **env,
         }
         self.env = {key: value for key, value in self.env.items() if value is not None}

@@ -1,0 +1,111 @@
+"""/api sessions: `POST /api/auth/login` signs in with a username and password and answers
+a bearer token for every other /api call; `POST /api/auth/logout` revokes that token.
+
+Every sign-in attempt, good or bad, is recorded as a login event with method "api" (client
+address, user agent; never the password). Wrong passwords, unknown and disabled users all
+get the same 401. The token is an ES256 JWT signed with the registry's keys for the audience
+`cyp-api` (see `api.tokens.ApiTokens`); logging out records `token.revoked` (its jti,
+subject and expiry), which every replica's guard (`api.auth.api_caller`) consults.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio.to_thread
+from litestar import Request, Response, post
+
+from api.auth import ApiUnauthorized, api_caller, client_address, user_agent
+from api.services import Services
+from domain.errors import RegistryError
+from domain.identity import is_valid_username
+from domain.passwords import verify_password
+from projections import users
+
+METHOD = "api"
+MAX_BODY = 64 * 1024
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def ok(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response({"success": True, "data": data}, status_code=status, headers=headers)
+
+
+async def json_object(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """The request's body as a JSON object; 400 INVALID_INPUT for anything else."""
+    body = await request.body()
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        raise RegistryError("INVALID_INPUT", "the body must be a JSON object") from None
+    if not isinstance(value, dict):
+        raise RegistryError("INVALID_INPUT", "the body must be a JSON object")
+    return value
+
+
+def text_field(body: dict[str, Any], field: str, required: bool = True) -> str | None:
+    value = body.get(field)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise RegistryError(
+            "INVALID_INPUT", f"{field!r} is required and must be a string", {"field": field}
+        )
+    return value
+
+
+def iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
+
+
+async def _record(request: Request[Any, Any, Any], username: str, failure: str | None) -> None:
+    services: Services = request.app.state.services
+    await anyio.to_thread.run_sync(
+        services.registry.record_login,
+        username,
+        METHOD,
+        client_address(request),
+        user_agent(request),
+        failure,
+    )
+
+
+@post("/api/auth/login", status_code=200, request_max_body_size=MAX_BODY)
+async def login(request: Request[Any, Any, Any]) -> Response[Any]:
+    services: Services = request.app.state.services
+    body = await json_object(request)
+    username = text_field(body, "username")
+    password = text_field(body, "password")
+    assert username is not None and password is not None
+    known = is_valid_username(username)  # anything else is nobody's (and may hold a NUL)
+    found = await services.query(users.credentials, username) if known else None
+    good = await anyio.to_thread.run_sync(
+        verify_password, found.password_hash if found else None, password
+    )
+    if found is None or not good:
+        await _record(request, username, "invalid credentials")
+        raise ApiUnauthorized("invalid username or password", None)
+    if found.disabled:
+        await _record(request, username, "user disabled")
+        raise ApiUnauthorized("invalid username or password", None)
+    await _record(request, found.name, None)
+    token, claims = services.api_tokens.issue(found.name)
+    return ok({"token": token, "expires_at": iso(claims.expires)}, headers=NO_STORE)
+
+
+@post("/api/auth/logout", status_code=200)
+async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Revoke the token this request carries: refused from the next request on, anywhere."""
+    services: Services = request.app.state.services
+    caller = await api_caller(request)
+    claims = caller.claims
+    await services.command(
+        services.registry.revoke_token, claims.jti, claims.subject, claims.expires, caller.caller
+    )
+    services.api_tokens.revoked(claims)
+    return ok({"revoked": True})
+
+
+route_handlers = [login, logout]

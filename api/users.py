@@ -1,0 +1,117 @@
+"""/api/users: user management for system admins (403 DENIED for other users).
+
+- `POST /api/users {"username","password","role"}` → 201 with the user;
+- `GET /api/users` → every user (name, role, disabled, created_at, updated_at);
+- `GET /api/users/{name}` → one user;
+- `PATCH /api/users/{name}` with any of `{"password","role","disabled"}`;
+- `DELETE /api/users/{name}` → disables the user (a soft delete: the name stays taken, the
+  history keeps them, and `PATCH {"disabled": false}` brings them back).
+
+Answers never carry a password or its hash.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, delete, get, patch, post
+
+from api.auth import api_admin
+from api.services import Services
+from api.session import MAX_BODY, json_object, ok, text_field
+from domain.errors import RegistryError
+from domain.identity import check_role, is_valid_username
+from domain.passwords import check_password
+from projections import users
+
+_PATCHABLE = {"password", "role", "disabled"}
+
+
+def _public(row: users.UserRow) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "role": row.role,
+        "disabled": row.disabled,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+async def _row(services: Services, name: str) -> users.UserRow:
+    row = await services.query(users.get, name) if is_valid_username(name) else None
+    if row is None:
+        raise RegistryError("USER_UNKNOWN", detail={"username": name})
+    return row
+
+
+@post("/api/users", status_code=201, request_max_body_size=MAX_BODY)
+async def create_user(request: Request[Any, Any, Any]) -> Response[Any]:
+    services: Services = request.app.state.services
+    admin = await api_admin(request)
+    body = await json_object(request)
+    username = text_field(body, "username")
+    password = check_password(text_field(body, "password"))
+    role = check_role(text_field(body, "role", required=False) or "user")
+    await services.command(services.registry.register_user, username, password, role, admin.caller)
+    return ok(_public(await _row(services, username)), status=201)  # type: ignore[arg-type]
+
+
+@get("/api/users")
+async def list_users(request: Request[Any, Any, Any]) -> Response[Any]:
+    services: Services = request.app.state.services
+    await api_admin(request)
+    rows = await services.query(users.page)
+    return ok([_public(row) for row in rows])
+
+
+@get("/api/users/{name:str}")
+async def show_user(request: Request[Any, Any, Any], name: str) -> Response[Any]:
+    services: Services = request.app.state.services
+    await api_admin(request)
+    return ok(_public(await _row(services, name)))
+
+
+@patch("/api/users/{name:str}", request_max_body_size=MAX_BODY)
+async def change_user(request: Request[Any, Any, Any], name: str) -> Response[Any]:
+    services: Services = request.app.state.services
+    admin = await api_admin(request)
+    body = await json_object(request)
+    unknown = sorted(set(body) - _PATCHABLE)
+    if unknown or not body:
+        raise RegistryError(
+            "INVALID_INPUT",
+            f"give any of {', '.join(sorted(_PATCHABLE))}"
+            + (f"; unknown: {', '.join(unknown)}" if unknown else ""),
+        )
+    # Check everything before changing anything.
+    password = check_password(body["password"]) if "password" in body else None
+    role = check_role(body["role"]) if "role" in body else None
+    disabled = body.get("disabled")
+    if "disabled" in body and not isinstance(disabled, bool):
+        raise RegistryError(
+            "INVALID_INPUT", "'disabled' must be true or false", {"field": "disabled"}
+        )
+    await _row(services, name)
+    registry, caller = services.registry, admin.caller
+    if password is not None:
+        await services.command(registry.change_password, name, password, caller)
+    if role is not None:
+        await services.command(registry.change_role, name, role, caller)
+    if disabled is True:
+        await services.command(registry.disable_user, name, caller)
+    elif disabled is False:
+        await services.command(registry.enable_user, name, caller)
+    return ok(_public(await _row(services, name)))
+
+
+@delete("/api/users/{name:str}", status_code=200)
+async def delete_user(request: Request[Any, Any, Any], name: str) -> Response[Any]:
+    """A soft delete: the user is disabled (see the module's docstring)."""
+    services: Services = request.app.state.services
+    admin = await api_admin(request)
+    await _row(services, name)
+    await services.command(services.registry.disable_user, name, admin.caller)
+    return ok(_public(await _row(services, name)))
+
+
+route_handlers = [create_user, list_users, show_user, change_user, delete_user]

@@ -1,0 +1,233 @@
+"""Brute force: the pure rule (`domain.throttle`) and, on a real registry, repeated failed
+sign-ins on /token per username and per client address get 429 with Retry-After before any
+password check, are recorded (reason "throttled", no secrets), and `user unlock` lifts them.
+
+Client addresses other than 127.0.0.1 are other loopback addresses the test binds its side of
+the connection to (127.0.0.0/8 is all loopback on Linux)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from domain.throttle import retry_after, retry_after_header
+from tests.auth import ADMIN
+from tests.support import ROOT, RegistryProcess, as_url
+
+BOB, BOB_PASSWORD = "bob", "bob-secret-pw-1"
+CAROL, CAROL_PASSWORD = "carol", "carol-secret-pw-1"
+WRONG = "not-the-password-9"
+LIMIT, WINDOW = 5, 60
+
+
+# -- the rule ----------------------------------------------------------------------------------
+def test_rule_examples() -> None:
+    assert retry_after([], 100, 5, 60) is None
+    assert retry_after([90, 91, 92, 93], 100, 5, 60) is None
+    assert retry_after([90, 91, 92, 93, 94], 100, 5, 60) == 50  # until 90 leaves the window
+    assert retry_after([10, 20, 90, 91, 92, 93, 94], 100, 5, 60) == 50  # old ones do not count
+    assert retry_after([40, 90, 91, 92, 93], 100, 5, 60) is None  # 40 is exactly 60 s old
+    assert retry_after([80, 90, 91, 92, 93, 94], 100, 5, 60) == 50  # the 5th most recent
+    assert retry_after([90] * 10, 100, 0, 60) is None  # limit 0: off
+    assert retry_after([99, 130], 100, 1, 60) == 60  # a clock ahead: never beyond the window
+    assert retry_after_header(0.2) == "1" and retry_after_header(50) == "50"
+    assert retry_after_header(49.01) == "50"
+
+
+_times = st.lists(st.integers(min_value=0, max_value=1000), max_size=30)
+
+
+@given(
+    _times,
+    st.integers(min_value=0, max_value=1000),
+    st.integers(min_value=1, max_value=10),
+    st.integers(min_value=1, max_value=500),
+)
+def test_rule_properties(failures: list[int], now: int, limit: int, window: int) -> None:
+    failures = [t for t in failures if t <= now]  # a clock ahead: see the examples
+    wait = retry_after(failures, now, limit, window)
+    counted = [t for t in failures if t > now - window]
+    assert (wait is None) == (len(counted) < limit)
+    assert retry_after(list(reversed(failures)), now, limit, window) == wait  # order-free
+    if wait is not None:
+        assert 0 < wait <= window
+        # refused until the wait is over, allowed from then on (without new failures)
+        assert retry_after(failures, now + wait - 0.5, limit, window) is not None
+        assert retry_after(failures, now + wait, limit, window) is None
+        assert retry_after(failures, now + window + 1000, limit, window) is None
+        # more failures never shorten the wait
+        assert (retry_after([*failures, now], now, limit, window) or 0) >= wait
+
+
+# -- on a registry -----------------------------------------------------------------------------
+def _client(address: str = "127.0.0.1") -> httpx.Client:
+    transport = httpx.HTTPTransport(local_address=address)
+    return httpx.Client(transport=transport, timeout=30, trust_env=False)
+
+
+def _basic(user: str, password: str) -> dict[str, str]:
+    raw = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {raw}"}
+
+
+def get_token(reg: RegistryProcess, user: str, password: str, address: str = "127.0.0.1"):
+    with _client(address) as http:
+        return http.get(
+            f"{reg.url}/token",
+            params={"service": "cyp-registry"},
+            headers={**_basic(user, password), "User-Agent": "throttle-test/1"},
+        )
+
+
+def post_token(reg: RegistryProcess, user: str, password: str, address: str = "127.0.0.1"):
+    form = {"grant_type": "password", "username": user, "password": password}
+    form |= {"service": "cyp-registry", "client_id": "test"}
+    with _client(address) as http:
+        return http.post(f"{reg.url}/token", data=form)
+
+
+def _cli(reg: RegistryProcess, *args: str, stdin: str | None = None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CYP_")}
+    env.update(CYP_DATABASE_URL=as_url(reg.env["CYP_DATABASE_URL"]), CYP_LOG_LEVEL="warning")
+    return subprocess.run(
+        [sys.executable, "-m", "cyp_registry.cli", *args, "--data-dir", str(reg.data_dir)],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _rows(reg: RegistryProcess, query: str, *params: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(reg.env["CYP_DATABASE_URL"], autocommit=True) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def _wait(check: Any, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def _assert_throttled(answer: httpx.Response, window: int = WINDOW) -> None:
+    assert answer.status_code == 429, answer.text
+    assert 1 <= int(answer.headers["retry-after"]) <= window
+    assert answer.json()["errors"][0]["code"] == "TOOMANYREQUESTS"
+    assert "token" not in answer.json() and "access_token" not in answer.json()
+
+
+@pytest.fixture
+def reg(registry_factory) -> RegistryProcess:
+    proc = registry_factory(CYP_LOGIN_MAX_FAILURES=str(LIMIT), CYP_LOGIN_WINDOW=str(WINDOW)).start()
+    for name, password in ((BOB, BOB_PASSWORD), (CAROL, CAROL_PASSWORD)):
+        done = _cli(proc, "user", "add", name, "--password-stdin", stdin=password)
+        assert done.returncode == 0, done.stderr
+    # (not by signing in: a try before the users view has them would be a failure)
+    _wait(lambda: len(_rows(proc, "SELECT name FROM users WHERE name IN ('bob', 'carol')")) == 2)
+    return proc
+
+
+def test_failures_per_user_are_throttled_until_unlocked(reg: RegistryProcess) -> None:
+    for _ in range(LIMIT):
+        assert get_token(reg, BOB, WRONG).status_code == 401
+    # the right password now, from anywhere, in either form: refused before it is checked
+    _assert_throttled(get_token(reg, BOB, BOB_PASSWORD))
+    _assert_throttled(get_token(reg, BOB, BOB_PASSWORD, "127.0.0.2"))
+    posted = post_token(reg, BOB, BOB_PASSWORD, "127.0.0.3")
+    _assert_throttled(posted)
+    assert posted.json()["error"] == "invalid_grant"
+    # other users from another address are not affected
+    assert get_token(reg, CAROL, CAROL_PASSWORD, "127.0.0.4").status_code == 200
+    assert post_token(reg, *ADMIN, "127.0.0.4").status_code == 200
+
+    # recorded: each throttled attempt, with no secret
+    query = (
+        "SELECT actor, client, details FROM history WHERE type = 'login.failed'"
+        " AND details->>'username' = %s AND details->>'reason' = 'throttled' ORDER BY position"
+    )
+    throttled = _wait(lambda: len(_rows(reg, query, BOB)) >= 3 and _rows(reg, query, BOB))
+    assert [client for _, client, _ in throttled] == ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+    assert all(actor == "anonymous" for actor, _, _ in throttled)
+    assert throttled[0][2]["method"] == "docker"
+    history = " ".join(
+        str(r) for r in _rows(reg, "SELECT actor, client, details::text FROM history")
+    )
+    for secret in (BOB_PASSWORD, CAROL_PASSWORD, WRONG, ADMIN[1]):
+        assert secret not in history and secret not in reg.log.read_text(errors="replace")
+
+    # an admin unlocks: bob gets in again (from the address that failed, too)
+    assert _cli(reg, "user", "unlock", "nobody-here").returncode == 1
+    assert _cli(reg, "user", "unlock", BOB, "--address", "not-an-ip").returncode == 1
+    done = _cli(reg, "user", "unlock", BOB)
+    assert done.returncode == 0, done.stderr
+    assert "bob" in done.stdout
+    _wait(lambda: get_token(reg, BOB, BOB_PASSWORD).status_code == 200)
+    unlocked = _rows(
+        reg, "SELECT actor, details FROM history WHERE type = 'user.unlocked' ORDER BY position"
+    )
+    assert unlocked == [("cli", {"username": BOB, "address": ""})]
+
+
+def test_failures_per_address_are_throttled(reg: RegistryProcess) -> None:
+    attacker = "127.0.0.5"
+    # one try each for many names: no username reaches the limit, the address does
+    for i in range(LIMIT):
+        assert get_token(reg, f"guess{i}", WRONG, attacker).status_code == 401
+    _assert_throttled(get_token(reg, CAROL, CAROL_PASSWORD, attacker))
+    _assert_throttled(post_token(reg, BOB, BOB_PASSWORD, attacker))
+    # the same users from elsewhere are fine
+    assert get_token(reg, CAROL, CAROL_PASSWORD).status_code == 200
+    assert post_token(reg, BOB, BOB_PASSWORD, "127.0.0.6").status_code == 200
+    # an admin lifts the address
+    done = _cli(reg, "user", "unlock", CAROL, "--address", attacker)
+    assert done.returncode == 0, done.stderr
+    assert attacker in done.stdout
+    _wait(lambda: get_token(reg, CAROL, CAROL_PASSWORD, attacker).status_code == 200)
+    assert _rows(reg, "SELECT count(*) FROM login_failures WHERE client = %s", attacker) == [(0,)]
+
+
+def test_success_only_forgets_failures_of_its_own_address(reg: RegistryProcess) -> None:
+    for _ in range(LIMIT - 2):
+        assert get_token(reg, BOB, WRONG, "127.0.0.7").status_code == 401
+    assert get_token(reg, BOB, WRONG, "127.0.0.8").status_code == 401
+    # a success from .8 forgets the .8 failure, not those from .7
+    assert get_token(reg, BOB, BOB_PASSWORD, "127.0.0.8").status_code == 200
+    count = "SELECT count(*) FROM login_failures WHERE username = %s"
+    _wait(lambda: _rows(reg, count, BOB) == [(LIMIT - 2,)])
+    for _ in range(2):  # the limit again, counting the earlier ones from .7
+        assert get_token(reg, BOB, WRONG, "127.0.0.9").status_code == 401
+    _assert_throttled(get_token(reg, BOB, BOB_PASSWORD, "127.0.0.8"))
+
+    # the view is replay-safe: rebuilding it from the log gives the same rows
+    query = "SELECT position, occurred_at, username, client FROM login_failures ORDER BY 1"
+    live = _rows(reg, query)
+    reg.stop()
+    done = _cli(reg, "replay", "login_failures")
+    assert done.returncode == 0, done.stderr
+    assert _rows(reg, query) == live
+
+
+def test_the_window_frees_up(registry_factory) -> None:
+    reg = registry_factory(CYP_LOGIN_MAX_FAILURES="2", CYP_LOGIN_WINDOW="2").start()
+    for _ in range(2):
+        assert get_token(reg, *ADMIN[:1], WRONG).status_code == 401
+    answer = get_token(reg, *ADMIN)
+    _assert_throttled(answer, window=2)
+    time.sleep(int(answer.headers["retry-after"]) + 0.1)
+    assert get_token(reg, *ADMIN).status_code == 200
