@@ -17,11 +17,13 @@ from typing import Any
 import anyio.to_thread
 from litestar import Request, Response, post
 
-from api.auth import ApiUnauthorized, api_caller, client_address, user_agent
+from api.auth import ApiUnauthorized, api_caller
 from api.services import Services
+from api.token import record_attempt, throttle_wait
 from domain.errors import RegistryError
 from domain.identity import is_valid_username
 from domain.passwords import verify_password
+from domain.throttle import retry_after_header
 from projections import users
 
 METHOD = "api"
@@ -61,15 +63,7 @@ def iso(timestamp: float) -> str:
 
 
 async def _record(request: Request[Any, Any, Any], username: str, failure: str | None) -> None:
-    services: Services = request.app.state.services
-    await anyio.to_thread.run_sync(
-        services.registry.record_login,
-        username,
-        METHOD,
-        client_address(request),
-        user_agent(request),
-        failure,
-    )
+    await record_attempt(request, username, failure, METHOD)
 
 
 @post("/api/auth/login", status_code=200, request_max_body_size=MAX_BODY)
@@ -79,6 +73,11 @@ async def login(request: Request[Any, Any, Any]) -> Response[Any]:
     username = text_field(body, "username")
     password = text_field(body, "password")
     assert username is not None and password is not None
+    wait = await throttle_wait(request, username, METHOD)
+    if wait is not None:
+        refused = RegistryError("TOOMANYREQUESTS", "too many failed sign-ins; try again later")
+        refused.headers = {"Retry-After": retry_after_header(wait)}  # type: ignore[attr-defined]
+        raise refused
     known = is_valid_username(username)  # anything else is nobody's (and may hold a NUL)
     found = await services.query(users.credentials, username) if known else None
     good = await anyio.to_thread.run_sync(

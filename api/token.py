@@ -97,14 +97,18 @@ def _check_service(services: Services, service: str | None) -> None:
         )
 
 
-async def _record(
-    request: Request[Any, Any, Any], username: str, failure: str | None = None
+async def record_attempt(
+    request: Request[Any, Any, Any],
+    username: str,
+    failure: str | None = None,
+    method: str = METHOD,
 ) -> None:
+    """Record a sign-in attempt; a real failure is counted by the throttle before answering."""
     services: Services = request.app.state.services
     position = await anyio.to_thread.run_sync(
         services.registry.record_login,
         username,
-        METHOD,
+        method,
         client_address(request),
         user_agent(request),
         failure,
@@ -114,13 +118,16 @@ async def _record(
         await services.waiter.wait(position, services.write_wait)
 
 
-async def _throttle(request: Request[Any, Any, Any], username: str) -> None:
-    """Refuse (429, recorded) an attempt for a username or from an address with too many
-    recent failures — before any password is checked."""
+async def throttle_wait(
+    request: Request[Any, Any, Any], username: str, method: str = METHOD
+) -> int | None:
+    """Seconds to wait if the username or the address had too many recent failures (the
+    attempt is then recorded as throttled); None if it may try. Checked before any password
+    is, for every way of signing in."""
     services: Services = request.app.state.services
     limit, window = services.login_max_failures, services.login_window
     if limit < 1:
-        return
+        return None
     now = time.time()
     since = datetime.fromtimestamp(now - window, UTC)
     found = await services.query(
@@ -131,14 +138,22 @@ async def _throttle(request: Request[Any, Any, Any], username: str) -> None:
         for times in found
         if (wait := retry_after([t.timestamp() for t in times], now, limit, window)) is not None
     ]
-    if waits:
-        await _record(request, username, THROTTLED)
+    if not waits:
+        return None
+    await record_attempt(request, username, THROTTLED, method)
+    return max(waits)
+
+
+async def _throttle(request: Request[Any, Any, Any], username: str) -> None:
+    """Refuse (429, recorded) a /token attempt the throttle holds back."""
+    wait = await throttle_wait(request, username)
+    if wait is not None:
         raise Refused(
             429,
             "TOOMANYREQUESTS",
             "too many failed sign-ins; try again later",
             "invalid_grant",
-            retry_after=max(waits),
+            retry_after=wait,
         )
 
 
@@ -154,12 +169,12 @@ async def _sign_in(
         verify_password, found.password_hash if found else None, password
     )
     if found is None or not ok:
-        await _record(request, username, "invalid credentials")
+        await record_attempt(request, username, "invalid credentials")
         raise Refused(401, "UNAUTHORIZED", "invalid username or password", "invalid_grant")
     if found.disabled:
-        await _record(request, username, "user disabled")
+        await record_attempt(request, username, "user disabled")
         raise Refused(401, "UNAUTHORIZED", "invalid username or password", "invalid_grant")
-    await _record(request, username)
+    await record_attempt(request, username)
     return found
 
 

@@ -231,3 +231,30 @@ def test_the_window_frees_up(registry_factory) -> None:
     _assert_throttled(answer, window=2)
     time.sleep(int(answer.headers["retry-after"]) + 0.1)
     assert get_token(reg, *ADMIN).status_code == 200
+
+
+def test_api_login_is_throttled_too(reg: RegistryProcess) -> None:
+    """Both doors count the same failures: the /api login is held back like /token."""
+
+    def login(password: str) -> httpx.Response:
+        with _client("127.0.0.9") as client:
+            return client.post(
+                f"{reg.url}/api/auth/login", json={"username": BOB, "password": password}
+            )
+
+    for _ in range(LIMIT):
+        assert login(WRONG).status_code == 401
+    held = login(BOB_PASSWORD)  # the right password does not help while throttled
+    assert held.status_code == 429
+    assert 0 < int(held.headers["retry-after"]) <= WINDOW
+    assert held.json() == {
+        "success": False,
+        "error": {"code": "TOOMANYREQUESTS", "message": held.json()["error"]["message"]},
+    }
+    _assert_throttled(get_token(reg, BOB, BOB_PASSWORD, "127.0.0.10"))  # and on /token
+    rows = _rows(
+        reg,
+        "SELECT details->>'method', details->>'reason' FROM history WHERE type = 'login.failed'"
+        " ORDER BY position DESC LIMIT 2",
+    )
+    assert ("api", "throttled") in rows
