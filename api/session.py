@@ -14,17 +14,13 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio.to_thread
 from litestar import Request, Response, post
 
 from api.auth import ApiUnauthorized, api_caller
 from api.services import Services
-from api.token import record_attempt, throttle_wait
+from api.token import Refused, sign_in
 from domain.errors import RegistryError
-from domain.identity import is_valid_username
-from domain.passwords import verify_password
 from domain.throttle import retry_after_header
-from projections import users
 
 METHOD = "api"
 MAX_BODY = 64 * 1024
@@ -62,10 +58,6 @@ def iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 
-async def _record(request: Request[Any, Any, Any], username: str, failure: str | None) -> None:
-    await record_attempt(request, username, failure, METHOD)
-
-
 @post("/api/auth/login", status_code=200, request_max_body_size=MAX_BODY)
 async def login(request: Request[Any, Any, Any]) -> Response[Any]:
     services: Services = request.app.state.services
@@ -73,23 +65,14 @@ async def login(request: Request[Any, Any, Any]) -> Response[Any]:
     username = text_field(body, "username")
     password = text_field(body, "password")
     assert username is not None and password is not None
-    wait = await throttle_wait(request, username, METHOD)
-    if wait is not None:
-        refused = RegistryError("TOOMANYREQUESTS", "too many failed sign-ins; try again later")
-        refused.headers = {"Retry-After": retry_after_header(wait)}  # type: ignore[attr-defined]
-        raise refused
-    known = is_valid_username(username)  # anything else is nobody's (and may hold a NUL)
-    found = await services.query(users.credentials, username) if known else None
-    good = await anyio.to_thread.run_sync(
-        verify_password, found.password_hash if found else None, password
-    )
-    if found is None or not good:
-        await _record(request, username, "invalid credentials")
-        raise ApiUnauthorized("invalid username or password", None)
-    if found.disabled:
-        await _record(request, username, "user disabled")
-        raise ApiUnauthorized("invalid username or password", None)
-    await _record(request, found.name, None)
+    try:
+        found = await sign_in(request, username, password, METHOD)
+    except Refused as exc:
+        if exc.retry_after is None:
+            raise ApiUnauthorized("invalid username or password", None) from None
+        refused = RegistryError("TOOMANYREQUESTS", exc.message)
+        refused.headers = {"Retry-After": retry_after_header(exc.retry_after)}  # type: ignore[attr-defined]
+        raise refused from None
     token, claims = services.api_tokens.issue(found.name)
     return ok({"token": token, "expires_at": iso(claims.expires)}, headers=NO_STORE)
 

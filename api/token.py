@@ -144,9 +144,9 @@ async def throttle_wait(
     return max(waits)
 
 
-async def _throttle(request: Request[Any, Any, Any], username: str) -> None:
-    """Refuse (429, recorded) a /token attempt the throttle holds back."""
-    wait = await throttle_wait(request, username)
+async def _throttle(request: Request[Any, Any, Any], username: str, method: str) -> None:
+    """Refuse (429, recorded) an attempt the throttle holds back."""
+    wait = await throttle_wait(request, username, method)
     if wait is not None:
         raise Refused(
             429,
@@ -157,24 +157,25 @@ async def _throttle(request: Request[Any, Any, Any], username: str) -> None:
         )
 
 
-async def _sign_in(
-    request: Request[Any, Any, Any], username: str, password: str
+async def sign_in(
+    request: Request[Any, Any, Any], username: str, password: str, method: str = METHOD
 ) -> users.Credentials:
-    """The user these credentials are good for; recorded either way; Refused if none."""
+    """The user these credentials are good for; recorded either way (with `method`: docker
+    for /token, api for /api/auth/login); Refused (401, or 429 while throttled) if none."""
     services: Services = request.app.state.services
-    await _throttle(request, username)
+    await _throttle(request, username, method)
     known = is_valid_username(username)  # anything else is nobody's (and may hold a NUL)
     found = await services.query(users.credentials, username) if known else None
     ok = await anyio.to_thread.run_sync(
         verify_password, found.password_hash if found else None, password
     )
     if found is None or not ok:
-        await record_attempt(request, username, "invalid credentials")
+        await record_attempt(request, username, "invalid credentials", method)
         raise Refused(401, "UNAUTHORIZED", "invalid username or password", "invalid_grant")
     if found.disabled:
-        await record_attempt(request, username, "user disabled")
+        await record_attempt(request, username, "user disabled", method)
         raise Refused(401, "UNAUTHORIZED", "invalid username or password", "invalid_grant")
-    await record_attempt(request, username)
+    await record_attempt(request, username, None, method)
     return found
 
 
@@ -202,7 +203,7 @@ async def token_get(request: Request[Any, Any, Any]) -> Response[Any]:
         header = request.headers.get("authorization")
         if header:
             username, password = _basic(header)
-            user = await _sign_in(request, username, password)
+            user = await sign_in(request, username, password)
             body, _ = _issue(services, user.name, user.role, requested)
         else:
             body, _ = _issue(services, "", None, requested)
@@ -252,7 +253,7 @@ async def token_post(request: Request[Any, Any, Any]) -> Response[Any]:
         grant_type = form.get("grant_type", "")
         refresh_token = None
         if grant_type == "password":
-            user = await _sign_in(request, form.get("username", ""), form.get("password", ""))
+            user = await sign_in(request, form.get("username", ""), form.get("password", ""))
             if form.get("access_type") == "offline":
                 refresh_token = services.tokens.issue_refresh(user.name, services.refresh_ttl)
         elif grant_type == "refresh_token":
