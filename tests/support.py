@@ -216,3 +216,14 @@ def delete_stream(nats_url: str, stream: str) -> None:
                 await nc.close()
 
     asyncio.run(run())
+
+
+def wait_until(check, timeout: float = 30, interval: float = 0.1):
+    """Poll `check` until it returns something truthy (returned); fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(interval)
+    raise AssertionError("timed out")

@@ -33,6 +33,7 @@ from tests.support import (
     create_database,
     delete_stream,
     drop_database,
+    wait_until,
 )
 
 ADMIN_PASSWORD = "cyp-test-admin-pw"
@@ -62,22 +63,12 @@ def stack(
             app.disable_user("carol", SYSTEM)
         finally:
             app.close()
-        _wait(lambda: _rows(url, "SELECT 1 FROM users WHERE name = 'carol' AND disabled"))
+        wait_until(lambda: _rows(url, "SELECT 1 FROM users WHERE name = 'carol' AND disabled"))
         yield proc, url
     finally:
         proc.stop()
         delete_stream(nats_url, proc.stream)
         drop_database(pg_admin_url, url)
-
-
-def _wait(check: Any, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 def _rows(url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -296,7 +287,7 @@ def test_push_pull_in_the_personal_namespace_only(stack) -> None:
     assert pulled.status_code == 200
     # the history says who pushed
     _, url = stack
-    assert _wait(
+    assert wait_until(
         lambda: _rows(
             url, "SELECT 1 FROM history WHERE actor = 'alice' AND repository = 'alice/app'"
         )
@@ -482,7 +473,7 @@ def test_oauth2_form_and_refresh_tokens(stack) -> None:
         app.change_password("alice", ALICE_PASSWORD, SYSTEM)
     finally:
         app.close()
-    _wait(
+    wait_until(
         lambda: _rows(
             url,
             "SELECT 1 FROM history WHERE type = 'user.password_changed'"
@@ -508,13 +499,13 @@ def test_login_events_are_in_the_history_without_secrets(stack) -> None:
         "SELECT type, actor, client, details FROM history"
         " WHERE type LIKE 'login.%%' AND details->>'user_agent' = %s ORDER BY position"
     )
-    found = _wait(lambda: len(_rows(url, query, agent)) >= 2 and _rows(url, query, agent))
+    found = wait_until(lambda: len(_rows(url, query, agent)) >= 2 and _rows(url, query, agent))
     (ok_type, ok_actor, ok_client, ok_details), (bad_type, bad_actor, _, bad_details) = found[:2]
     assert (ok_type, ok_actor, ok_client) == ("login.succeeded", "bob", "127.0.0.1")
     assert ok_details == {"username": "bob", "method": "docker", "user_agent": agent}
     assert (bad_type, bad_actor) == ("login.failed", "anonymous")
     assert bad_details["reason"] == "invalid credentials" and bad_details["username"] == "bob"
-    disabled = _wait(
+    disabled = wait_until(
         lambda: (
             _rows(
                 url,
@@ -555,7 +546,7 @@ def test_key_rotation_keeps_old_tokens_valid(stack) -> None:
     old_kid = kid(before[0])
     rotated = _keys_cli(reg, "rotate")
     assert rotated.returncode == 0, rotated.stderr
-    new = _wait(lambda: (t := token(reg, "admin", ADMIN_PASSWORD)) and kid(t) != old_kid and t)
+    new = wait_until(lambda: (t := token(reg, "admin", ADMIN_PASSWORD)) and kid(t) != old_kid and t)
     assert httpx.get(f"{reg.url}/v2/", headers=bearer(new)).status_code == 200
     assert httpx.get(f"{reg.url}/v2/", headers=bearer(before[0])).status_code == 200
     listed = _keys_cli(reg, "list")

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from domain.throttle import retry_after, retry_after_header
 from tests.auth import ADMIN
-from tests.support import ROOT, RegistryProcess, as_url
+from tests.support import ROOT, RegistryProcess, as_url, wait_until
 
 BOB, BOB_PASSWORD = "bob", "bob-secret-pw-1"
 CAROL, CAROL_PASSWORD = "carol", "carol-secret-pw-1"
@@ -115,16 +115,6 @@ def _rows(reg: RegistryProcess, query: str, *params: Any) -> list[tuple[Any, ...
         return conn.execute(query, params).fetchall()
 
 
-def _wait(check: Any, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError("timed out")
-
-
 def _assert_throttled(answer: httpx.Response, window: int = WINDOW) -> None:
     assert answer.status_code == 429, answer.text
     assert 1 <= int(answer.headers["retry-after"]) <= window
@@ -139,7 +129,9 @@ def reg(registry_factory) -> RegistryProcess:
         done = _cli(proc, "user", "add", name, "--password-stdin", stdin=password)
         assert done.returncode == 0, done.stderr
     # (not by signing in: a try before the users view has them would be a failure)
-    _wait(lambda: len(_rows(proc, "SELECT name FROM users WHERE name IN ('bob', 'carol')")) == 2)
+    wait_until(
+        lambda: len(_rows(proc, "SELECT name FROM users WHERE name IN ('bob', 'carol')")) == 2
+    )
     return proc
 
 
@@ -161,7 +153,7 @@ def test_failures_per_user_are_throttled_until_unlocked(reg: RegistryProcess) ->
         "SELECT actor, client, details FROM history WHERE type = 'login.failed'"
         " AND details->>'username' = %s AND details->>'reason' = 'throttled' ORDER BY position"
     )
-    throttled = _wait(lambda: len(_rows(reg, query, BOB)) >= 3 and _rows(reg, query, BOB))
+    throttled = wait_until(lambda: len(_rows(reg, query, BOB)) >= 3 and _rows(reg, query, BOB))
     assert [client for _, client, _ in throttled] == ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
     assert all(actor == "anonymous" for actor, _, _ in throttled)
     assert throttled[0][2]["method"] == "docker"
@@ -177,7 +169,7 @@ def test_failures_per_user_are_throttled_until_unlocked(reg: RegistryProcess) ->
     done = _cli(reg, "user", "unlock", BOB)
     assert done.returncode == 0, done.stderr
     assert "bob" in done.stdout
-    _wait(lambda: get_token(reg, BOB, BOB_PASSWORD).status_code == 200)
+    wait_until(lambda: get_token(reg, BOB, BOB_PASSWORD).status_code == 200)
     unlocked = _rows(
         reg, "SELECT actor, details FROM history WHERE type = 'user.unlocked' ORDER BY position"
     )
@@ -198,7 +190,7 @@ def test_failures_per_address_are_throttled(reg: RegistryProcess) -> None:
     done = _cli(reg, "user", "unlock", CAROL, "--address", attacker)
     assert done.returncode == 0, done.stderr
     assert attacker in done.stdout
-    _wait(lambda: get_token(reg, CAROL, CAROL_PASSWORD, attacker).status_code == 200)
+    wait_until(lambda: get_token(reg, CAROL, CAROL_PASSWORD, attacker).status_code == 200)
     assert _rows(reg, "SELECT count(*) FROM login_failures WHERE client = %s", attacker) == [(0,)]
 
 
@@ -209,7 +201,7 @@ def test_success_only_forgets_failures_of_its_own_address(reg: RegistryProcess) 
     # a success from .8 forgets the .8 failure, not those from .7
     assert get_token(reg, BOB, BOB_PASSWORD, "127.0.0.8").status_code == 200
     count = "SELECT count(*) FROM login_failures WHERE username = %s"
-    _wait(lambda: _rows(reg, count, BOB) == [(LIMIT - 2,)])
+    wait_until(lambda: _rows(reg, count, BOB) == [(LIMIT - 2,)])
     for _ in range(2):  # the limit again, counting the earlier ones from .7
         assert get_token(reg, BOB, WRONG, "127.0.0.9").status_code == 401
     _assert_throttled(get_token(reg, BOB, BOB_PASSWORD, "127.0.0.8"))
