@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import Litestar
 
-from api import distribution, health, session, token, users
+from api import access_tokens, distribution, health, namespaces, session, token, users
 from api.errors import HANDLERS
 from api.services import Services
 
@@ -18,6 +18,8 @@ def create_app(services: Services) -> Litestar:
             token.token_post,
             *session.route_handlers,
             *users.route_handlers,
+            *namespaces.route_handlers,
+            *access_tokens.route_handlers,
         ],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         lifespan=list(services.lifespan),

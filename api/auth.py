@@ -21,9 +21,10 @@ from litestar import Request
 
 from api.tokens import ApiClaims, Grant
 from domain.errors import RegistryError
-from domain.policy import CATALOG
+from domain.names import namespace_of
+from domain.policy import CATALOG, Principal, repository_actions
 from domain.registry import Caller
-from projections import revoked_tokens
+from projections import namespaces, revoked_tokens
 
 PULL = "pull"
 PUSH = "push"
@@ -112,9 +113,11 @@ def _caller(request: Request[Any, Any, Any], grant: Grant) -> Caller:
 async def authenticate(request: Request[Any, Any, Any]) -> Caller:
     """A valid token of a signed-in user (the `GET /v2/` ping, or before answering about an
     invalid route). Zero trust: an anonymous token (from /token without credentials) is not
-    enough, so `docker login` with no or wrong credentials fails at the ping."""
+    enough, so `docker login` with no or wrong credentials fails at the ping — unless the
+    operator turned anonymous pull on (CYP_ANONYMOUS_PULL)."""
     grant = current_grant(request)
-    if grant is None or not grant.subject:
+    anonymous_ok = request.app.state.services.anonymous_pull
+    if grant is None or not (grant.subject or anonymous_ok):
         raise Unauthorized(challenge(request))
     return _caller(request, grant)
 
@@ -200,6 +203,32 @@ async def api_caller(request: Request[Any, Any, Any]) -> ApiCaller:
     found = ApiCaller(claims.subject, client_address(request), session.role, claims)
     request.scope["cyp_api_caller"] = found  # type: ignore[typeddict-unknown-key]
     return found
+
+
+def api_principal(caller: ApiCaller) -> Principal:
+    return Principal(caller.actor, caller.role)
+
+
+async def readable_namespaces(
+    request: Request[Any, Any, Any], caller: ApiCaller
+) -> list[str] | None:
+    """The namespaces whose repositories an /api caller may see (pull): None means all (a
+    system admin). Lists, search, details, history and system info filter by this."""
+    if caller.is_admin:
+        return None
+    return await request.app.state.services.query(namespaces.readable, caller.actor)
+
+
+async def api_actions(
+    request: Request[Any, Any, Any], caller: ApiCaller, repository: str
+) -> tuple[str, ...]:
+    """What an /api caller may do with `repository` (pull, push, delete), by the policy."""
+    services = request.app.state.services
+    namespace = namespace_of(repository)
+    found = await services.query(namespaces.facts, caller.actor, [namespace])
+    return repository_actions(
+        api_principal(caller), namespace, found.get(namespace), services.anonymous_pull
+    )
 
 
 async def api_admin(request: Request[Any, Any, Any]) -> ApiCaller:

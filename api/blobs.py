@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.response import Stream
 
-from api.auth import DELETE, PULL, PUSH, authorize, permitted
+from api.auth import DELETE, PULL, PUSH, authorize, current_grant, permitted
 from api.oci import (
     API_VERSION,
     content_length,
@@ -17,6 +17,7 @@ from api.oci import (
     parse_content_range,
     parse_range,
 )
+from api.principals import pull_namespaces
 from api.services import Services
 from domain.errors import RegistryError
 from domain.names import is_valid_name, parse_digest
@@ -135,8 +136,11 @@ async def _mount(
         if not await permitted(request, source, PULL):
             return False  # not readable by the caller: an ordinary upload instead
         found = await services.query(blob_links.is_linked, source, digest)
-    else:
-        found = await services.query(blob_links.linked_anywhere, digest)
+    else:  # any repository the caller may pull from (content addressing is no permission)
+        readable = await pull_namespaces(services, current_grant(request))
+        found = readable != [] and await services.query(
+            blob_links.linked_anywhere, digest, readable
+        )
     size = services.store.size(digest) if found else None
     if size is None:
         return False

@@ -11,15 +11,14 @@ from urllib.parse import unquote
 
 from litestar import Request, Response, Router, delete, get, head, patch, post, put
 
-from api import blobs, manifests
+from api import blobs, manifests, principals
 from api.auth import PULL, authenticate, authorize, current_grant
 from api.oci import API_VERSION, MAX_PAGE, error_response, oci_response, query_int
 from api.services import Services
 from domain.errors import RegistryError
 from domain.manifests import OCI_INDEX
 from domain.names import check_name, is_valid_name, parse_digest
-from domain.policy import pull_namespaces
-from projections import referrers, repositories, tags, users
+from projections import referrers, repositories, tags
 from storage.errors import UploadUnknown
 
 Handler = Callable[..., Awaitable[Response[Any]]]
@@ -150,14 +149,6 @@ async def ping_head(request: Request[Any, Any, Any]) -> Response[None]:
     return await _refusal(request) or ok
 
 
-async def _pull_namespaces(services: Services, username: str) -> list[str] | None:
-    """The namespaces whose repositories the catalog shows this caller (None: all)."""
-    user = await services.query(users.get, username) if username else None
-    if user is None or user.disabled:
-        return []
-    return pull_namespaces(user.name, user.role)
-
-
 @get("/v2/_catalog")
 async def catalog(request: Request[Any, Any, Any]) -> Response[Any]:
     """The repositories the caller may pull (the token's `registry:catalog:*` lets them ask;
@@ -166,7 +157,7 @@ async def catalog(request: Request[Any, Any, Any]) -> Response[Any]:
     try:
         await authorize(request, None, PULL)
         grant = current_grant(request)
-        namespaces = await _pull_namespaces(services, grant.subject if grant else "")
+        namespaces = await principals.pull_namespaces(services, grant)
         n = query_int(request, "n")
         last = _query_text(request, "last")
         limit = 1000 if n is None else min(n, MAX_PAGE)

@@ -56,6 +56,7 @@ class Services:
     tokens: Tokens | None = None
     token_cache: TokenCache | None = None
     public_url: str = ""
+    anonymous_pull: bool = False  # anonymous callers may pull from public namespaces
     refresh_ttl: int = 30 * 24 * 3600
     # Brute-force throttle of sign-ins (domain.throttle): failures per user / address.
     login_max_failures: int = 5

@@ -66,14 +66,14 @@ async def login(request: Request[Any, Any, Any]) -> Response[Any]:
     password = text_field(body, "password")
     assert username is not None and password is not None
     try:
-        found = await sign_in(request, username, password, METHOD)
+        found = await sign_in(request, username, password, METHOD, tokens=False)
     except Refused as exc:
         if exc.retry_after is None:
             raise ApiUnauthorized("invalid username or password", None) from None
         refused = RegistryError("TOOMANYREQUESTS", exc.message)
         refused.headers = {"Retry-After": retry_after_header(exc.retry_after)}  # type: ignore[attr-defined]
         raise refused from None
-    token, claims = services.api_tokens.issue(found.name)
+    token, claims = services.api_tokens.issue(found.principal.username)
     return ok({"token": token, "expires_at": iso(claims.expires)}, headers=NO_STORE)
 
 

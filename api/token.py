@@ -32,11 +32,13 @@ from urllib.parse import parse_qs
 import anyio.to_thread
 from litestar import Request, Response, get, post
 
+from api import principals
 from api.auth import client_address, user_agent
+from api.principals import SignedIn, token_id_of
 from api.services import Services
 from domain.identity import is_valid_username, login_username
 from domain.passwords import verify_password
-from domain.policy import Scope, granted, parse_scopes
+from domain.policy import ANONYMOUS, Principal, Scope, parse_scopes
 from domain.throttle import THROTTLED, retry_after, retry_after_header
 from projections import login_failures, users
 
@@ -158,33 +160,50 @@ async def _throttle(request: Request[Any, Any, Any], username: str, method: str)
 
 
 async def sign_in(
-    request: Request[Any, Any, Any], username: str, password: str, method: str = METHOD
-) -> users.Credentials:
-    """The user these credentials are good for; recorded either way (with `method`: docker
-    for /token, api for /api/auth/login); Refused (401, or 429 while throttled) if none."""
+    request: Request[Any, Any, Any],
+    username: str,
+    password: str,
+    method: str = METHOD,
+    tokens: bool = True,
+) -> SignedIn:
+    """Who these credentials are good for; recorded either way (with `method`: docker for
+    /token, api for /api/auth/login); Refused (401, or 429 while throttled) if nobody.
+    With `tokens`, a personal access token or a robot's secret is good too (not for /api
+    sessions: a limited token must not open the user's whole account)."""
     services: Services = request.app.state.services
     await _throttle(request, username, method)
+    refused = Refused(401, "UNAUTHORIZED", "invalid username or password", "invalid_grant")
+    if tokens and token_id_of(username, password) is not None:
+        try:
+            found = await principals.with_token(services, username, password)
+        except principals.TokenRefused as exc:
+            await record_attempt(request, username, str(exc), method)
+            raise refused from None
+        await record_attempt(request, username, None, method)
+        return found
     known = is_valid_username(username)  # anything else is nobody's (and may hold a NUL)
-    found = await services.query(users.credentials, username) if known else None
+    user = await services.query(users.credentials, username) if known else None
     ok = await anyio.to_thread.run_sync(
-        verify_password, found.password_hash if found else None, password
+        verify_password, user.password_hash if user else None, password
     )
-    if found is None or not ok:
+    if user is None or not ok:
         await record_attempt(request, username, "invalid credentials", method)
-        raise Refused(401, "UNAUTHORIZED", "invalid username or password", "invalid_grant")
-    if found.disabled:
+        raise refused
+    if user.disabled:
         await record_attempt(request, username, "user disabled", method)
-        raise Refused(401, "UNAUTHORIZED", "invalid username or password", "invalid_grant")
+        raise refused
     await record_attempt(request, username, None, method)
-    return found
+    return SignedIn(Principal(user.name, user.role), "")
 
 
-def _issue(
-    services: Services, username: str, role: str | None, requested: list[Scope]
+async def _issue(
+    services: Services, signed_in: SignedIn, requested: list[Scope]
 ) -> tuple[dict[str, Any], list[Scope]]:
-    scopes = granted(username or None, role, requested)
+    scopes = await principals.grant(services, signed_in.principal, requested)
     now = time.time()
-    token, claims = services.tokens.issue(username, [s.claim() for s in scopes], now)
+    token, claims = services.tokens.issue(
+        signed_in.principal.username, [s.claim() for s in scopes], now, signed_in.credential
+    )
     body = {
         "token": token,
         "access_token": token,
@@ -203,10 +222,10 @@ async def token_get(request: Request[Any, Any, Any]) -> Response[Any]:
         header = request.headers.get("authorization")
         if header:
             username, password = _basic(header)
-            user = await sign_in(request, username, password)
-            body, _ = _issue(services, user.name, user.role, requested)
+            signed_in = await sign_in(request, username, password)
         else:
-            body, _ = _issue(services, "", None, requested)
+            signed_in = SignedIn(ANONYMOUS, "")
+        body, _ = await _issue(services, signed_in, requested)
     except Refused as exc:
         return _refusal(request, exc)
     return Response(body, status_code=200, headers=_NO_STORE)
@@ -225,22 +244,25 @@ async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
     return {k: v[0] for k, v in fields.items()}
 
 
-async def _refreshed_user(services: Services, refresh_token: str) -> users.Credentials:
+async def _refreshed(services: Services, refresh_token: str) -> SignedIn:
     claims = services.tokens.verify_refresh(refresh_token)
     invalid = Refused(401, "UNAUTHORIZED", "invalid refresh token", "invalid_grant")
     if claims is None:
         raise invalid
-    subject = claims.get("sub")
-    if not isinstance(subject, str) or not is_valid_username(subject):
+    subject, credential = claims.get("sub"), claims.get("cred", "")
+    if not isinstance(subject, str) or not isinstance(credential, str):
         raise invalid
-    found = await services.query(users.credentials, subject)
-    changed = await services.query(users.changed_at, subject)
-    auth_time = claims.get("auth_time", claims.get("iat", 0))
-    if found is None or found.disabled or changed is None:
+    principal = await principals.resolve(services, subject, credential)
+    if principal is None:
         raise invalid
-    if not isinstance(auth_time, int | float) or changed.timestamp() > auth_time:
-        raise invalid  # the user changed (password, role…) since: sign in again
-    return found
+    if not credential:  # a user who changed (password, role…) since signs in again
+        changed = await services.query(users.changed_at, subject)
+        auth_time = claims.get("auth_time", claims.get("iat", 0))
+        if changed is None or not isinstance(auth_time, int | float):
+            raise invalid
+        if changed.timestamp() > auth_time:
+            raise invalid
+    return SignedIn(principal, credential)
 
 
 @post("/token", status_code=200, request_max_body_size=_MAX_FORM)
@@ -253,15 +275,19 @@ async def token_post(request: Request[Any, Any, Any]) -> Response[Any]:
         grant_type = form.get("grant_type", "")
         refresh_token = None
         if grant_type == "password":
-            user = await sign_in(request, form.get("username", ""), form.get("password", ""))
+            signed_in = await sign_in(request, form.get("username", ""), form.get("password", ""))
             if form.get("access_type") == "offline":
-                refresh_token = services.tokens.issue_refresh(user.name, services.refresh_ttl)
+                refresh_token = services.tokens.issue_refresh(
+                    signed_in.principal.username,
+                    services.refresh_ttl,
+                    credential=signed_in.credential,
+                )
         elif grant_type == "refresh_token":
             refresh_token = form.get("refresh_token", "")
-            user = await _refreshed_user(services, refresh_token)
+            signed_in = await _refreshed(services, refresh_token)
         else:
             raise Refused(400, "UNSUPPORTED", "unsupported grant_type", "unsupported_grant_type")
-        body, scopes = _issue(services, user.name, user.role, requested)
+        body, scopes = await _issue(services, signed_in, requested)
     except Refused as exc:
         return _refusal(request, exc)
     body["scope"] = " ".join(str(s) for s in scopes)

@@ -243,17 +243,29 @@ class Tokens:
         }
 
     def issue(
-        self, subject: str, access: list[dict[str, Any]], now: float | None = None
+        self,
+        subject: str,
+        access: list[dict[str, Any]],
+        now: float | None = None,
+        credential: str = "",
     ) -> tuple[str, dict[str, Any]]:
+        """An access token; `credential` names the access token or robot it was issued for
+        (the catalog applies its limits), "" for a password sign-in."""
         claims = self._claims(subject, time.time() if now is None else now, self.ttl)
         claims["access"] = access
+        if credential:
+            claims["cred"] = credential
         return self.sign(claims), claims
 
-    def issue_refresh(self, subject: str, ttl: int, now: float | None = None) -> str:
+    def issue_refresh(
+        self, subject: str, ttl: int, now: float | None = None, credential: str = ""
+    ) -> str:
         now = time.time() if now is None else now
         claims = self._claims(subject, now, ttl)
         claims["token_use"] = _REFRESH_USE
         claims["auth_time"] = now  # precise: refresh tokens older than a change of the user die
+        if credential:  # refreshing must not turn a limited token into the user's full rights
+            claims["cred"] = credential
         return self.sign(claims)
 
     def verify(self, token: str, now: float | None = None) -> dict[str, Any] | None:
@@ -331,6 +343,7 @@ class Grant:
     subject: str
     expires: float
     actions: frozenset[tuple[str, str, str]]  # (type, name, action)
+    credential: str = ""  # the access token or robot it was issued for ("": a password)
 
     def allows(self, kind: str, name: str, actions: tuple[str, ...]) -> bool:
         return all(
@@ -348,7 +361,13 @@ def grant_of(claims: dict[str, Any]) -> Grant:
         kind, name, acts = entry.get("type"), entry.get("name"), entry.get("actions")
         if isinstance(kind, str) and isinstance(name, str) and isinstance(acts, list):
             actions.update((kind, name, a) for a in acts if isinstance(a, str))
-    return Grant(str(claims.get("sub") or ""), float(claims["exp"]), frozenset(actions))
+    credential = claims.get("cred")
+    return Grant(
+        str(claims.get("sub") or ""),
+        float(claims["exp"]),
+        frozenset(actions),
+        credential if isinstance(credential, str) else "",
+    )
 
 
 class TokenCache:

@@ -29,6 +29,8 @@ HELP = {
     "login_window": "seconds failed sign-ins count against the throttle (at most 86400)",
     "token_service": "the `service` of the Bearer challenge and the tokens' audience",
     "token_issuer": "the `iss` of the tokens the registry signs",
+    "anonymous_pull": "let callers who did not sign in pull from public namespaces"
+    " (true/false; off: zero trust, every request signs in)",
     "public_url": "scheme://host[:port] clients reach the registry at (the token realm is"
     " <public_url>/token); unset: taken from each request",
 }
@@ -60,6 +62,7 @@ class Settings:
     token_service: str = "cyp-registry"
     token_issuer: str = "cyp-registry"
     public_url: str = ""
+    anonymous_pull: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod

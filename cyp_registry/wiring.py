@@ -254,6 +254,7 @@ def build_app(stack: Stack, close: Any = None) -> Litestar:
     services = Services(
         tokens=tokens,
         public_url=settings.public_url,
+        anonymous_pull=settings.anonymous_pull,
         refresh_ttl=settings.refresh_ttl,
         login_max_failures=settings.login_max_failures,
         login_window=min(settings.login_window, MAX_WINDOW),

@@ -30,6 +30,11 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "INVALID_INPUT": (400, "invalid input"),
     "USER_EXISTS": (409, "user already exists"),
     "USER_UNKNOWN": (404, "user unknown"),
+    "NAMESPACE_EXISTS": (409, "the name is taken by a namespace or a user"),
+    "NAMESPACE_UNKNOWN": (404, "namespace unknown"),
+    "MEMBER_UNKNOWN": (404, "not a member of the namespace"),
+    "TOKEN_UNKNOWN": (404, "access token or robot unknown"),
+    "TOKEN_EXISTS": (409, "an access token or robot of this name exists"),
 }
 
 

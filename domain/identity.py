@@ -21,6 +21,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.aggregates import aggregate_id
 from domain.errors import RegistryError
+from domain.namespaces import Namespace
 from domain.passwords import hash_password
 
 if TYPE_CHECKING:
@@ -300,6 +301,9 @@ class IdentityCommands:
             raise RegistryError("USER_UNKNOWN", detail={"username": username})
         return user
 
+    def _user_exists(self, username: str) -> bool:
+        return is_valid_username(username) and self._get(User, username) is not None
+
     def find_user(self, username: str) -> User | None:
         """The user as the write side knows it (current, unlike the views)."""
         return self._get(User, username) if is_valid_username(username) else None
@@ -310,9 +314,16 @@ class IdentityCommands:
         password_hash = hash_password(password)  # once, outside the conflict retries
 
         def body() -> list[Any]:
+            # The namespace first: one registered together with its user by a racing replica
+            # is then seen with that user, and reported as USER_EXISTS.
+            namespace_taken = self._get(Namespace, username) is not None
             if self._get(User, username) is not None:
                 raise RegistryError("USER_EXISTS", detail={"username": username})
-            return [User.register(username, role, password_hash, *caller)]
+            if namespace_taken:
+                raise RegistryError("NAMESPACE_EXISTS", detail={"namespace": username})
+            # the user and their personal namespace, in one transaction
+            personal = Namespace.open(username, username, True, False, *caller)
+            return [User.register(username, role, password_hash, *caller), personal]
 
         return self._command(f"user:{username}", body)
 

@@ -13,6 +13,9 @@ NAME_RE = re.compile(
 )
 TAG_RE = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
 DIGEST_RE = re.compile(r"([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)")
+# Names without a slash (`myapp`, the guide's own example) live in the root namespace, as on
+# Docker Hub; `org/app` and `org/team/app` live in `org`.
+ROOT_NAMESPACE = "library"
 # Distribution caps the whole name (host included) at 255 characters.
 MAX_NAME_LENGTH = 255
 
@@ -30,6 +33,12 @@ class Digest(NamedTuple):
 
 def is_valid_name(name: str) -> bool:
     return len(name) <= MAX_NAME_LENGTH and NAME_RE.fullmatch(name) is not None
+
+
+def namespace_of(repository: str) -> str:
+    """The namespace a repository belongs to: its first path component, or `library`."""
+    head, slash, _ = repository.partition("/")
+    return head if slash else ROOT_NAMESPACE
 
 
 def check_name(name: str) -> str:

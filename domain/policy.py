@@ -1,14 +1,18 @@
 """Who may do what: the one pure function that turns requested scopes into granted ones.
 
 A scope is the distribution token specification's `type:name:actions` (`repository:alice/app:
-pull,push`, `registry:catalog:*`). Namespaces and roles per namespace come later; for now:
+pull,push`, `registry:catalog:*`). A repository belongs to a namespace (`domain.names.
+namespace_of`); what a caller may do there follows from (`domain.namespaces`):
 
-- system admins get everything they ask for;
-- a user gets pull, push and delete on their personal namespace: the repository named after
-  them and every repository under `<username>/`;
+- system admins may do everything, everywhere (a push creates a missing namespace);
+- members by their role: owner and maintainer pull, push, delete; developer pull, push;
+  reader pull;
+- every signed-in caller may pull from a public namespace; anonymous callers only where the
+  operator turned anonymous pull on (otherwise they get a token without access, which the
+  registry does not accept for anything, not even the `GET /v2/` ping);
 - everybody signed in gets `registry:catalog:*` (the catalog lists only what they may pull);
-- nobody else gets anything (anonymous callers get a token without access, which the
-  registry does not accept for anything, not even the `GET /v2/` ping).
+- a personal access token or a robot is further limited to the namespaces and actions it
+  was issued for (`Principal.limits`; a robot has no rights of its own beyond them).
 
 The granted scopes are exactly the granted subset of the requested ones: never an action or
 a repository that was not asked for.
@@ -16,8 +20,10 @@ a repository that was not asked for.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import NamedTuple
+
+from domain.names import namespace_of
 
 PULL, PUSH, DELETE = "pull", "push", "delete"
 REPOSITORY_ACTIONS = (PULL, PUSH, DELETE)
@@ -65,43 +71,95 @@ def parse_scopes(values: Iterable[str]) -> list[Scope]:
     return found
 
 
-def owns_namespace(username: str, repository: str) -> bool:
-    """`repository` is in the personal namespace of `username`."""
-    return bool(username) and (repository == username or repository.startswith(username + "/"))
+class NamespaceFacts(NamedTuple):
+    """What the policy needs of one namespace for one caller."""
+
+    public: bool
+    role: str | None  # the caller's member role there; None: not a member
 
 
-def _allowed_actions(username: str | None, role: str | None, scope: Scope) -> tuple[str, ...]:
-    if not username:
-        return ()
-    if role == ADMIN_ROLE:
-        return scope.actions
-    if (scope.type, scope.name) == CATALOG:
-        return tuple(a for a in scope.actions if a == "*")
-    if scope.type == "repository" and owns_namespace(username, scope.name):
-        return tuple(a for a in scope.actions if a in REPOSITORY_ACTIONS)
-    return ()
+class Principal(NamedTuple):
+    """Who asks: a user ("" for anonymous) with a system role, or a robot; `limits` maps
+    namespaces (or "*": every namespace) to the actions a token or robot is limited to
+    (None: no limit, a password sign-in)."""
+
+    username: str
+    role: str | None
+    limits: Mapping[str, tuple[str, ...]] | None = None
 
 
-def granted(username: str | None, role: str | None, requested: Iterable[Scope]) -> list[Scope]:
-    """The subset of `requested` that `username` (with system role `role`; None: anonymous)
-    may have: each scope with only its permitted actions, scopes with none left out."""
+ANONYMOUS = Principal("", None)
+ROBOT_ROLE = "robot"
+ROLE_ACTIONS: dict[str, tuple[str, ...]] = {
+    "owner": REPOSITORY_ACTIONS,
+    "maintainer": REPOSITORY_ACTIONS,
+    "developer": (PULL, PUSH),
+    "reader": (PULL,),
+}
+
+
+def limit_of(principal: Principal, namespace: str) -> tuple[str, ...] | None:
+    """The actions a token or robot is limited to in `namespace` (None: no limit)."""
+    if principal.limits is None:
+        return None
+    return principal.limits.get(namespace, principal.limits.get("*", ()))
+
+
+def repository_actions(
+    principal: Principal, namespace: str, facts: NamespaceFacts | None, anonymous_pull: bool
+) -> tuple[str, ...]:
+    """Every action `principal` may take on the repositories of `namespace`."""
+    if not principal.username:
+        public = facts is not None and facts.public
+        return (PULL,) if public and anonymous_pull else ()
+    if principal.role in (ADMIN_ROLE, ROBOT_ROLE):
+        allowed: set[str] = set(REPOSITORY_ACTIONS)
+    else:
+        allowed = set(ROLE_ACTIONS.get(facts.role or "", ())) if facts else set()
+        if facts is not None and facts.public:
+            allowed.add(PULL)
+    limit = limit_of(principal, namespace)
+    if limit is not None:
+        allowed &= set(limit)
+    return tuple(a for a in REPOSITORY_ACTIONS if a in allowed)
+
+
+def namespaces_of(requested: Iterable[Scope]) -> set[str]:
+    """The namespaces whose facts `granted` needs for these scopes."""
+    return {namespace_of(s.name) for s in requested if s.type == "repository"}
+
+
+def granted(
+    principal: Principal,
+    facts: Mapping[str, NamespaceFacts],
+    requested: Iterable[Scope],
+    anonymous_pull: bool = False,
+) -> list[Scope]:
+    """The subset of `requested` that `principal` may have (`facts`: of the namespaces
+    involved that exist): each scope with only its permitted actions, scopes with none left
+    out."""
     result: list[Scope] = []
     for scope in requested:
-        actions = _allowed_actions(username, role, scope)
+        if (scope.type, scope.name) == CATALOG:
+            actions = tuple(a for a in scope.actions if a == "*") if principal.username else ()
+        elif scope.type == "repository":
+            namespace = namespace_of(scope.name)
+            allowed = repository_actions(principal, namespace, facts.get(namespace), anonymous_pull)
+            actions = tuple(a for a in scope.actions if a in allowed)
+        else:
+            actions = ()
         if actions:
             result.append(Scope(scope.type, scope.name, actions))
     return result
 
 
-def may_pull(username: str | None, role: str | None, repository: str) -> bool:
-    """Whether the catalog shows `repository` to this caller."""
-    return bool(granted(username, role, [Scope("repository", repository, (PULL,))]))
-
-
-def pull_namespaces(username: str | None, role: str | None) -> list[str] | None:
-    """The namespaces whose repositories this caller may pull: None means all of them."""
-    if not username:
+def visible_namespaces(principal: Principal, readable: Iterable[str] | None) -> list[str] | None:
+    """The namespaces whose repositories `principal` may pull, given those its user may
+    read (`readable`; None: all, a system admin's): None means all of them."""
+    limits = principal.limits
+    if limits is not None and "*" not in limits:
+        keep = {ns for ns, actions in limits.items() if PULL in actions}
+        return sorted(keep if readable is None else keep.intersection(readable))
+    if limits is not None and PULL not in limits["*"]:
         return []
-    if role == ADMIN_ROLE:
-        return None
-    return [username]
+    return None if readable is None else sorted(readable)

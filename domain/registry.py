@@ -18,10 +18,12 @@ from typing import Any, NamedTuple, TypeVar
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import RecordConflictError, Transcoder
 
+from domain.access_tokens import AccessTokenCommands
 from domain.aggregates import BlobLink, Manifest, Repository, Tag
 from domain.errors import ConcurrentUpdate, RegistryError
 from domain.identity import IdentityCommands
 from domain.manifests import ManifestInfo
+from domain.namespaces import NamespaceCommands
 from domain.transcoder import MsgpackTranscoder
 
 T = TypeVar("T")
@@ -55,7 +57,7 @@ def _dangling(tag: Tag, manifest: Manifest | None) -> bool:
     )
 
 
-class Registry(IdentityCommands, Application):
+class Registry(IdentityCommands, NamespaceCommands, AccessTokenCommands, Application):
     name = "Registry"
     # Only tags move often ("latest" on every build); the other aggregates live a few events,
     # and without snapshots a missing one costs one query, not two.
@@ -96,15 +98,16 @@ class Registry(IdentityCommands, Application):
             time.sleep(random.uniform(0.001, 0.005) * (attempt + 1))
         raise ConcurrentUpdate(repository)
 
-    def _live_repository(self, name: str, caller: Caller) -> Repository | None:
-        """The repository aggregate if it has to change to exist (else None)."""
+    def _live_repository(self, name: str, caller: Caller) -> list[Any]:
+        """The aggregates that have to change for the repository to exist: itself, and its
+        namespace if that does not exist yet."""
         repo = self._get(Repository, name)
         if repo is None:
-            return Repository.create(name, *caller)
+            return [self._missing_namespace(name, caller), Repository.create(name, *caller)]
         if not repo.alive:
             repo.recreate(*caller)
-            return repo
-        return None
+            return [repo]
+        return []
 
     # -- queries on the write side ------------------------------------------------------------
     def _visible_digest(self, tag: Tag) -> str | None:
@@ -136,7 +139,7 @@ class Registry(IdentityCommands, Application):
                 link.relink(*caller)
             else:
                 return []
-            return [self._live_repository(repository, caller), link]
+            return [*self._live_repository(repository, caller), link]
 
         return self._command(repository, body)
 
@@ -173,7 +176,7 @@ class Registry(IdentityCommands, Application):
         )
 
         def body() -> list[Any]:
-            changed: list[Any] = [self._live_repository(repository, caller)]
+            changed: list[Any] = self._live_repository(repository, caller)
             manifest = self._get(Manifest, repository, digest)
             if manifest is None:
                 changed.append(Manifest.create(repository, digest, **fields))

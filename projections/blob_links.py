@@ -33,8 +33,16 @@ async def is_linked(conn: Any, repository: str, digest: str) -> bool:
     return await cur.fetchone() is not None
 
 
-async def linked_anywhere(conn: Any, digest: str) -> bool:
-    cur = await conn.execute("SELECT 1 FROM blob_links WHERE digest = %s LIMIT 1", (digest,))
+async def linked_anywhere(conn: Any, digest: str, namespaces: list[str] | None = None) -> bool:
+    """Whether a repository links `digest` (with `namespaces`: one in those namespaces)."""
+    if namespaces is None:
+        cur = await conn.execute("SELECT 1 FROM blob_links WHERE digest = %s LIMIT 1", (digest,))
+    else:
+        cur = await conn.execute(
+            "SELECT 1 FROM blob_links b JOIN repositories r ON r.name = b.repository"
+            " WHERE b.digest = %s AND r.namespace = ANY(%s::text[]) LIMIT 1",
+            (digest, namespaces),
+        )
     return await cur.fetchone() is not None
 
 

@@ -17,10 +17,12 @@ from typing import Any
 import psycopg
 
 from projections import (
+    access_tokens,
     blob_links,
     history,
     login_failures,
     manifests,
+    namespaces,
     referrers,
     repositories,
     revoked_tokens,
@@ -40,6 +42,8 @@ VIEWS: dict[str, View] = {
         blob_links,
         referrers,
         users,
+        namespaces,
+        access_tokens,
         revoked_tokens,
         login_failures,
         history,

@@ -225,7 +225,6 @@ def test_user_gets_exactly_the_permitted_subset(stack) -> None:
     assert claims["sub"] == "alice"
     assert claims["access"] == [
         {"type": "repository", "name": "alice/app", "actions": ["pull", "push", "delete"]},
-        {"type": "repository", "name": "alice", "actions": ["pull"]},
         {"type": "registry", "name": "catalog", "actions": ["*"]},
     ]
 

@@ -1,7 +1,7 @@
-"""Token authentication without a server: the policy (granted scopes are exactly the permitted
-subset of the requested ones), the ES256 JWTs (only valid ones verify: expired, not yet valid,
-forged, `alg: none`, HS256, wrong audience or issuer, tampered are refused), the signing keys
-(0600 files, RFC 7638 kids, rotation keeps old tokens valid, removal ends them) and the cache."""
+"""Token authentication without a server: scopes, the ES256 JWTs (only valid ones verify:
+expired, not yet valid, forged, `alg: none`, HS256, wrong audience or issuer, tampered are
+refused), the signing keys (0600 files, RFC 7638 kids, rotation keeps old tokens valid,
+removal ends them) and the cache."""
 
 from __future__ import annotations
 
@@ -22,16 +22,7 @@ from hypothesis import strategies as st
 from api.tokens import KeyRing, TokenCache, Tokens, b64url, grant_of, key_id
 from domain.documents import event_fields, event_kind
 from domain.identity import Login
-from domain.policy import (
-    CATALOG,
-    Scope,
-    granted,
-    may_pull,
-    owns_namespace,
-    parse_scope,
-    parse_scopes,
-    pull_namespaces,
-)
+from domain.policy import Scope, parse_scope, parse_scopes
 
 SERVICE = "cyp-registry"
 
@@ -49,74 +40,6 @@ def test_parse_scope() -> None:
         Scope("repository", "a", ("pull",)),
         Scope("repository", "b", ("push",)),
     ]
-
-
-def test_personal_namespace() -> None:
-    assert owns_namespace("alice", "alice")
-    assert owns_namespace("alice", "alice/app")
-    assert owns_namespace("alice", "alice/a/b")
-    assert not owns_namespace("alice", "alicex/app")
-    assert not owns_namespace("alice", "bob/alice")
-    assert not owns_namespace("", "app")
-
-
-def test_grants() -> None:
-    asked = parse_scopes(
-        [
-            "repository:alice/app:pull,push,delete,frob",
-            "repository:bob/app:pull",
-            "repository:library/app:pull",
-            "registry:catalog:*",
-            "repository:alice:*",
-        ]
-    )
-    assert granted("alice", "user", asked) == [
-        Scope("repository", "alice/app", ("pull", "push", "delete")),
-        Scope("registry", "catalog", ("*",)),
-    ]
-    assert granted("root", "admin", asked) == asked
-    assert granted(None, None, asked) == []
-    assert granted("", "admin", asked) == []
-    assert may_pull("alice", "user", "alice/x") and not may_pull("alice", "user", "bob/x")
-    assert pull_namespaces("alice", "user") == ["alice"]
-    assert pull_namespaces("root", "admin") is None
-    assert pull_namespaces(None, None) == []
-
-
-_name = st.from_regex(r"[a-z]{1,3}(/[a-z]{1,3}){0,2}", fullmatch=True)
-_action = st.sampled_from(["pull", "push", "delete", "*", "frob"])
-_scope = st.builds(
-    Scope,
-    st.sampled_from(["repository", "registry", "other"]),
-    st.one_of(_name, st.just("catalog")),
-    st.lists(_action, min_size=1, max_size=4, unique=True).map(tuple),
-)
-
-
-@given(
-    st.one_of(st.none(), st.sampled_from(["a", "ab", "abc"])),
-    st.sampled_from(["admin", "user", None]),
-    st.lists(_scope, max_size=6),
-)
-def test_granted_is_a_subset_of_the_requested(user, role, asked) -> None:
-    result = granted(user, role, asked)
-    # an ordered sub-sequence of the request, each with a subset of the requested actions
-    remaining = iter(asked)
-    for scope in result:
-        assert any(
-            (s.type, s.name) == (scope.type, scope.name) and set(scope.actions) <= set(s.actions)
-            for s in remaining
-        )
-        assert scope.actions
-        if role != "admin":
-            assert user is not None
-            if (scope.type, scope.name) == CATALOG:
-                assert scope.actions == ("*",)
-            else:
-                assert scope.type == "repository" and owns_namespace(user, scope.name)
-                assert set(scope.actions) <= {"pull", "push", "delete"}
-    if user is None:
-        assert result == []
 
 
 # -- keys --------------------------------------------------------------------------------------

@@ -226,24 +226,25 @@ def _code(call: Any, *args: Any) -> str:
 
 def test_user_commands(app: Registry) -> None:
     who = Caller(*WHO)
-    assert app.register_user("carol", "first-password", "user", who) == 1
+    assert app.register_user("carol", "first-password", "user", who) == 2
     user = app.find_user("carol")
     assert user is not None and user.role == "user" and not user.disabled
     assert verify_password(user.password_hash, "first-password")
     assert _code(app.register_user, "carol", "other-password", "admin", who) == "USER_EXISTS"
 
-    assert app.change_password("carol", "second-password", who) == 2
+    assert app.change_password("carol", "second-password", who) == 3
     user = app.find_user("carol")
     assert verify_password(user.password_hash, "second-password")
     assert not verify_password(user.password_hash, "first-password")
-    assert app.change_role("carol", "admin", who) == 3
+    assert app.change_role("carol", "admin", who) == 4
     assert app.change_role("carol", "admin", who) is None  # nothing to change
-    assert app.disable_user("carol", who) == 4
+    assert app.disable_user("carol", who) == 5
     assert app.disable_user("carol", who) is None
     assert app.find_user("carol").disabled
-    assert app.enable_user("carol", who) == 5
+    assert app.enable_user("carol", who) == 6
     assert app.enable_user("carol", who) is None
-    assert kinds(app) == USER_KINDS
+    # the user's personal namespace is created in the same transaction
+    assert kinds(app) == [USER_KINDS[0], "namespace.created", *USER_KINDS[1:]]
     assert all(
         app.mapper.to_domain_event(n).actor == "alice"
         for n in app.recorder.select_notifications(1, 10)
@@ -265,7 +266,7 @@ def test_user_commands_refuse_bad_input_and_store_nothing(app: Registry) -> None
     app.register_user("dave", "long-enough", "user", SYSTEM)
     assert _code(app.change_password, "dave", "short", SYSTEM) == "INVALID_INPUT"
     assert _code(app.change_role, "dave", "owner", SYSTEM) == "INVALID_INPUT"
-    assert kinds(app) == ["user.registered"]
+    assert kinds(app) == ["user.registered", "namespace.created"]
     assert app.find_user("Not Valid") is None and app.find_user("nobody") is None
 
 
@@ -393,7 +394,7 @@ def test_two_writers_register_one_name(pg_app: Registry, database_url: str) -> N
             t.join(60)
     finally:
         other.close()
-    assert sorted(outcomes, key=str) == [1, "USER_EXISTS"]
+    assert sorted(outcomes, key=str) == [2, "USER_EXISTS"]
     assert [event_kind(e) for e in _events_of(pg_app, "admin")] == ["user.registered"]
 
 

@@ -1,0 +1,179 @@
+"""/api/tokens (personal access tokens) and /api/namespaces/{name}/robots (robot accounts).
+
+- `POST /api/tokens {"name","scopes":[{"namespace","actions"}],"expires_in_days",
+  "description"}` → 201 with the token's `secret`, shown this once: the password for
+  `docker login -u <you>`. `GET /api/tokens` lists the caller's own (never a secret);
+  `DELETE /api/tokens/{id}` revokes one (its user or a system admin).
+- `POST /api/namespaces/{name}/robots {"name","actions","expires_in_days","description"}` →
+  201 with the robot's `username` (`robot$<namespace>+<name>`) and `secret`, shown once.
+  `GET` lists them, `DELETE …/robots/{name}` revokes one: the namespace's owners and system
+  admins only.
+
+Expiry: `expires_in_days` (1 to 3650, default 90). A revoked or expired token signs in no
+more; bearer tokens /token issued with it before live out their few minutes.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar import Request, Response, delete, get, post
+
+from api.auth import api_caller
+from api.namespaces import visible_namespace
+from api.services import Services
+from api.session import MAX_BODY, json_object, ok, text_field
+from domain.access_tokens import (
+    PERSONAL,
+    ROBOT,
+    check_actions,
+    check_days,
+    check_description,
+    check_label,
+    check_scopes,
+    new_personal_secret,
+    new_robot_secret,
+    robot_name,
+)
+from domain.errors import RegistryError
+from projections import access_tokens
+
+DEFAULT_DAYS = 90
+_TOKEN_FIELDS = {"name", "scopes", "expires_in_days", "description"}
+_ROBOT_FIELDS = {"name", "actions", "expires_in_days", "description"}
+
+
+def _public(row: access_tokens.TokenRow) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    found: dict[str, Any] = {
+        "id": row.token_id,
+        "name": row.name,
+        "description": row.description,
+        "expires_at": row.expires_at,
+        "expired": row.expires_at <= now,
+        "created_at": row.created_at,
+        "created_by": row.created_by,
+        "revoked": row.revoked_at is not None,
+        "revoked_at": row.revoked_at,
+    }
+    if row.token_type == ROBOT:
+        found["username"] = row.principal
+        found["namespace"] = row.namespace
+        found["actions"] = row.scopes.get(row.namespace, [])
+    else:
+        found["scopes"] = [{"namespace": ns, "actions": a} for ns, a in row.scopes.items()]
+    return found
+
+
+def _fields(body: dict[str, Any], allowed: set[str]) -> tuple[str, str, int]:
+    """(name, description, expires_at) of a request to issue a token or a robot."""
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise RegistryError("INVALID_INPUT", f"unknown fields: {', '.join(unknown)}")
+    name = check_label(text_field(body, "name") or "")
+    description = check_description(body.get("description", ""))
+    days = check_days(body.get("expires_in_days", DEFAULT_DAYS))
+    return name, description, int(time.time()) + days * 86400
+
+
+async def _issued(services: Services, token_id: str, secret: str) -> Response[Any]:
+    row = await services.query(access_tokens.get, token_id)
+    return ok({**_public(row), "secret": secret}, status=201)
+
+
+@post("/api/tokens", status_code=201, request_max_body_size=MAX_BODY)
+async def issue_token(request: Request[Any, Any, Any]) -> Response[Any]:
+    services: Services = request.app.state.services
+    caller = await api_caller(request)
+    body = await json_object(request)
+    name, description, expires_at = _fields(body, _TOKEN_FIELDS)
+    scopes = check_scopes(body.get("scopes"))
+    token_id, secret = new_personal_secret()
+    await services.command(
+        services.registry.issue_access_token,
+        token_id,
+        PERSONAL,
+        caller.actor,
+        "",
+        name,
+        description,
+        scopes,
+        expires_at,
+        secret,
+        caller.caller,
+    )
+    return await _issued(services, token_id, secret)
+
+
+@get("/api/tokens")
+async def list_tokens(request: Request[Any, Any, Any]) -> Response[Any]:
+    services: Services = request.app.state.services
+    caller = await api_caller(request)
+    return ok([_public(row) for row in await services.query(access_tokens.of_user, caller.actor)])
+
+
+@delete("/api/tokens/{token_id:str}", status_code=200)
+async def revoke_token(request: Request[Any, Any, Any], token_id: str) -> Response[Any]:
+    services: Services = request.app.state.services
+    caller = await api_caller(request)
+    row = await services.query(access_tokens.get, token_id) if len(token_id) <= 64 else None
+    mine = row is not None and row.token_type == PERSONAL and row.principal == caller.actor
+    if not (mine or (caller.is_admin and row is not None and row.token_type == PERSONAL)):
+        raise RegistryError("TOKEN_UNKNOWN", detail={"id": token_id})
+    await services.command(services.registry.revoke_access_token, token_id, caller.caller)
+    return ok(_public(await services.query(access_tokens.get, token_id)))
+
+
+@post("/api/namespaces/{name:str}/robots", status_code=201, request_max_body_size=MAX_BODY)
+async def create_robot(request: Request[Any, Any, Any], name: str) -> Response[Any]:
+    services: Services = request.app.state.services
+    body = await json_object(request)
+    label, description, expires_at = _fields(body, _ROBOT_FIELDS)
+    actions = check_actions(body.get("actions"))
+    caller, _, _ = await visible_namespace(request, name, manage=True)
+    username, secret = robot_name(name, label), new_robot_secret()
+    await services.command(
+        services.registry.issue_access_token,
+        username,
+        ROBOT,
+        username,
+        name,
+        label,
+        description,
+        {name: actions},
+        expires_at,
+        secret,
+        caller.caller,
+    )
+    return await _issued(services, username, secret)
+
+
+@get("/api/namespaces/{name:str}/robots")
+async def list_robots(request: Request[Any, Any, Any], name: str) -> Response[Any]:
+    services: Services = request.app.state.services
+    await visible_namespace(request, name, manage=True)
+    return ok([_public(row) for row in await services.query(access_tokens.robots, name)])
+
+
+@delete("/api/namespaces/{name:str}/robots/{robot:str}", status_code=200)
+async def revoke_robot(request: Request[Any, Any, Any], name: str, robot: str) -> Response[Any]:
+    services: Services = request.app.state.services
+    caller, _, _ = await visible_namespace(request, name, manage=True)
+    username = robot if robot.startswith("robot$") else robot_name(name, robot)
+    row = await services.query(access_tokens.get, username) if len(username) <= 200 else None
+    if row is None or row.token_type != ROBOT or row.namespace != name:
+        raise RegistryError("TOKEN_UNKNOWN", detail={"robot": robot})
+    await services.command(services.registry.revoke_access_token, username, caller.caller)
+    return ok(_public(await services.query(access_tokens.get, username)))
+
+
+route_handlers = [
+    issue_token,
+    list_tokens,
+    revoke_token,
+    create_robot,
+    list_robots,
+    revoke_robot,
+]

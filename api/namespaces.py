@@ -1,0 +1,174 @@
+"""/api/namespaces: organisation namespaces, their visibility and members.
+
+- `GET /api/namespaces` → the namespaces the caller may see (members, public ones; admins
+  all), each with the caller's role;
+- `POST /api/namespaces {"name","public"}` → 201; any signed-in user may create one and is
+  its first owner (a name taken by a user or another namespace: 409 NAMESPACE_EXISTS);
+- `GET /api/namespaces/{name}` → the namespace with its members;
+- `PATCH /api/namespaces/{name} {"public"}` → owners and system admins;
+- `POST /api/namespaces/{name}/members {"username","role"}`, `PATCH …/members/{username}
+  {"role"}`, `DELETE …/members/{username}` → owners and system admins (a member may also
+  leave); the last owner stays.
+
+A namespace the caller may not see answers 404 NAMESPACE_UNKNOWN, as one that does not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, delete, get, patch, post
+
+from api.auth import ApiCaller, api_caller
+from api.services import Services
+from api.session import MAX_BODY, json_object, ok, text_field
+from domain.errors import RegistryError
+from domain.namespaces import OWNER, check_member_role, check_namespace, is_valid_namespace
+from projections import namespaces
+
+
+def _public(row: namespaces.NamespaceRow, role: str | None) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "public": row.public,
+        "personal": row.personal,
+        "role": role,
+        "created_at": row.created_at,
+        "created_by": row.created_by,
+        "updated_at": row.updated_at,
+    }
+
+
+def _member(row: namespaces.MemberRow) -> dict[str, Any]:
+    return {
+        "username": row.username,
+        "role": row.role,
+        "added_at": row.added_at,
+        "added_by": row.added_by,
+    }
+
+
+async def visible_namespace(
+    request: Request[Any, Any, Any], name: str, manage: bool = False
+) -> tuple[ApiCaller, namespaces.NamespaceRow, str | None]:
+    """(caller, namespace, caller's role there) if the caller may see it — and, with
+    `manage`, manage it (owners and system admins; 403 DENIED for other members)."""
+    services: Services = request.app.state.services
+    caller = await api_caller(request)
+    row = await services.query(namespaces.get, name) if is_valid_namespace(name) else None
+    facts = await services.query(namespaces.facts, caller.actor, [name]) if row else {}
+    role = facts[name].role if name in facts else None
+    if row is None or not (caller.is_admin or role is not None or row.public):
+        raise RegistryError("NAMESPACE_UNKNOWN", detail={"namespace": name})
+    if manage and not caller.is_admin and role != OWNER:
+        raise RegistryError("DENIED", "only the namespace's owners and system admins may")
+    return caller, row, role
+
+
+def _public_flag(body: dict[str, Any]) -> bool:
+    value = body.get("public", False)
+    if not isinstance(value, bool):
+        raise RegistryError("INVALID_INPUT", "'public' must be true or false", {"field": "public"})
+    return value
+
+
+def _only(body: dict[str, Any], *fields: str) -> None:
+    unknown = sorted(set(body) - set(fields))
+    if unknown:
+        raise RegistryError("INVALID_INPUT", f"unknown fields: {', '.join(unknown)}")
+
+
+async def _answer(request: Request[Any, Any, Any], name: str, status: int = 200) -> Response[Any]:
+    services: Services = request.app.state.services
+    _, row, role = await visible_namespace(request, name)
+    found = _public(row, role)
+    found["members"] = [_member(m) for m in await services.query(namespaces.members, name)]
+    return ok(found, status=status)
+
+
+@get("/api/namespaces")
+async def list_namespaces(request: Request[Any, Any, Any]) -> Response[Any]:
+    services: Services = request.app.state.services
+    caller = await api_caller(request)
+    rows = await services.query(namespaces.listing, None if caller.is_admin else caller.actor)
+    roles = await services.query(namespaces.facts, caller.actor, [r.name for r in rows])
+    return ok([_public(r, roles[r.name].role if r.name in roles else None) for r in rows])
+
+
+@post("/api/namespaces", status_code=201, request_max_body_size=MAX_BODY)
+async def create_namespace(request: Request[Any, Any, Any]) -> Response[Any]:
+    services: Services = request.app.state.services
+    caller = await api_caller(request)
+    body = await json_object(request)
+    _only(body, "name", "public")
+    name = check_namespace(text_field(body, "name") or "")
+    public = _public_flag(body)
+    await services.command(
+        services.registry.create_namespace, name, caller.actor, public, caller.caller
+    )
+    return await _answer(request, name, 201)
+
+
+@get("/api/namespaces/{name:str}")
+async def show_namespace(request: Request[Any, Any, Any], name: str) -> Response[Any]:
+    return await _answer(request, name)
+
+
+@patch("/api/namespaces/{name:str}", request_max_body_size=MAX_BODY)
+async def change_namespace(request: Request[Any, Any, Any], name: str) -> Response[Any]:
+    services: Services = request.app.state.services
+    body = await json_object(request)
+    _only(body, "public")
+    if "public" not in body:
+        raise RegistryError("INVALID_INPUT", "give 'public'", {"field": "public"})
+    public = _public_flag(body)
+    caller, _, _ = await visible_namespace(request, name, manage=True)
+    await services.command(services.registry.set_namespace_public, name, public, caller.caller)
+    return await _answer(request, name)
+
+
+@post("/api/namespaces/{name:str}/members", status_code=201, request_max_body_size=MAX_BODY)
+async def add_member(request: Request[Any, Any, Any], name: str) -> Response[Any]:
+    services: Services = request.app.state.services
+    body = await json_object(request)
+    _only(body, "username", "role")
+    username = text_field(body, "username") or ""
+    role = check_member_role(text_field(body, "role") or "")
+    caller, _, _ = await visible_namespace(request, name, manage=True)
+    await services.command(services.registry.set_member, name, username, role, caller.caller)
+    return await _answer(request, name, 201)
+
+
+@patch("/api/namespaces/{name:str}/members/{username:str}", request_max_body_size=MAX_BODY)
+async def change_member(request: Request[Any, Any, Any], name: str, username: str) -> Response[Any]:
+    services: Services = request.app.state.services
+    body = await json_object(request)
+    _only(body, "role")
+    role = check_member_role(text_field(body, "role") or "")
+    caller, _, _ = await visible_namespace(request, name, manage=True)
+    members = {m.username for m in await services.query(namespaces.members, name)}
+    if username not in members:
+        raise RegistryError("MEMBER_UNKNOWN", detail={"namespace": name, "username": username})
+    await services.command(services.registry.set_member, name, username, role, caller.caller)
+    return await _answer(request, name)
+
+
+@delete("/api/namespaces/{name:str}/members/{username:str}", status_code=200)
+async def remove_member(request: Request[Any, Any, Any], name: str, username: str) -> Response[Any]:
+    services: Services = request.app.state.services
+    caller = await api_caller(request)
+    leaving = username == caller.actor  # every member may leave
+    caller, _, _ = await visible_namespace(request, name, manage=not leaving)
+    await services.command(services.registry.remove_member, name, username, caller.caller)
+    return ok({"namespace": name, "username": username, "removed": True})
+
+
+route_handlers = [
+    list_namespaces,
+    create_namespace,
+    show_namespace,
+    change_namespace,
+    add_member,
+    change_member,
+    remove_member,
+]

@@ -1,0 +1,274 @@
+"""Namespaces: who may pull, push and delete which repositories.
+
+`org/app` belongs to the namespace `org`; names without a slash belong to `library`
+(`domain.names.namespace_of`). Every user owns a personal namespace named after them, created
+with the user. Members have one role per namespace:
+
+- owner: pull, push, delete, and manage the namespace (members, visibility, robots);
+- maintainer: pull, push, delete;
+- developer: pull, push;
+- reader: pull.
+
+A public namespace lets every signed-in user pull (and anonymous callers too, only where the
+operator turned anonymous pull on). A `Namespace` aggregate is addressed by its name, so two
+creations of one name conflict and the retry finds it taken. A namespace that does not exist
+yet is created by the first push into it — only system admins may push there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from domain.aggregates import aggregate_id
+from domain.errors import RegistryError
+from domain.names import namespace_of
+
+if TYPE_CHECKING:
+    from domain.registry import Caller
+
+T = TypeVar("T")
+
+OWNER, MAINTAINER, DEVELOPER, READER = "owner", "maintainer", "developer", "reader"
+MEMBER_ROLES = (OWNER, MAINTAINER, DEVELOPER, READER)
+# One path component of a repository name (the distribution spec's grammar), kept short.
+NAMESPACE_RE = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*")
+NAMESPACE_MAX = 64
+
+
+def is_valid_namespace(name: str) -> bool:
+    return (
+        isinstance(name, str)
+        and len(name) <= NAMESPACE_MAX
+        and NAMESPACE_RE.fullmatch(name) is not None
+    )
+
+
+def check_namespace(name: str) -> str:
+    if not is_valid_namespace(name):
+        raise RegistryError(
+            "INVALID_INPUT",
+            f"a namespace is 1 to {NAMESPACE_MAX} lowercase letters and digits, separated by"
+            " '.', '_', '__' or dashes",
+            {"field": "name"},
+        )
+    return name
+
+
+def check_member_role(role: str) -> str:
+    if role not in MEMBER_ROLES:
+        raise RegistryError(
+            "INVALID_INPUT", f"role must be one of {', '.join(MEMBER_ROLES)}", {"field": "role"}
+        )
+    return role
+
+
+class Namespace(Aggregate):
+    class Created(Aggregate.Created):
+        kind: ClassVar[str] = "namespace.created"
+        name: str
+        owner: str  # the first owner ("" for one a push created: admins only, then)
+        personal: bool
+        public: bool
+        actor: str
+        client: str
+
+    class VisibilityChanged(Aggregate.Event):
+        kind: ClassVar[str] = "namespace.visibility_changed"
+        name: str
+        public: bool
+        actor: str
+        client: str
+
+        def apply(self, aggregate: Namespace) -> None:
+            aggregate.public = self.public
+
+    class MemberAdded(Aggregate.Event):
+        kind: ClassVar[str] = "namespace.member_added"
+        name: str
+        username: str
+        role: str
+        actor: str
+        client: str
+
+        def apply(self, aggregate: Namespace) -> None:
+            aggregate.members[self.username] = self.role
+
+    class MemberChanged(Aggregate.Event):
+        kind: ClassVar[str] = "namespace.member_changed"
+        name: str
+        username: str
+        from_role: str
+        role: str
+        actor: str
+        client: str
+
+        def apply(self, aggregate: Namespace) -> None:
+            aggregate.members[self.username] = self.role
+
+    class MemberRemoved(Aggregate.Event):
+        kind: ClassVar[str] = "namespace.member_removed"
+        name: str
+        username: str
+        role: str
+        actor: str
+        client: str
+
+        def apply(self, aggregate: Namespace) -> None:
+            aggregate.members.pop(self.username, None)
+
+    def __init__(self, name: str, owner: str, personal: bool, public: bool, **_: Any) -> None:
+        self.name = name
+        self.personal = personal
+        self.public = public
+        self.members: dict[str, str] = {owner: OWNER} if owner else {}
+
+    @staticmethod
+    def create_id(name: str) -> UUID:
+        return aggregate_id("namespace", name)
+
+    @classmethod
+    def open(
+        cls, name: str, owner: str, personal: bool, public: bool, actor: str, client: str
+    ) -> Namespace:
+        return cls._create(
+            cls.Created,
+            id=cls.create_id(name),
+            name=name,
+            owner=owner,
+            personal=personal,
+            public=public,
+            actor=actor,
+            client=client,
+        )
+
+    def set_public(self, public: bool, actor: str, client: str) -> bool:
+        if public == self.public:
+            return False
+        self.trigger_event(
+            self.VisibilityChanged, name=self.name, public=public, actor=actor, client=client
+        )
+        return True
+
+    def set_member(self, username: str, role: str, actor: str, client: str) -> bool:
+        """Add `username` with `role`, or change their role; False if they had it."""
+        before = self.members.get(username)
+        if before == role:
+            return False
+        if before == OWNER:
+            self._keep_an_owner(username)
+        if before is None:
+            self.trigger_event(
+                self.MemberAdded,
+                name=self.name,
+                username=username,
+                role=role,
+                actor=actor,
+                client=client,
+            )
+        else:
+            self.trigger_event(
+                self.MemberChanged,
+                name=self.name,
+                username=username,
+                from_role=before,
+                role=role,
+                actor=actor,
+                client=client,
+            )
+        return True
+
+    def remove_member(self, username: str, actor: str, client: str) -> None:
+        role = self.members.get(username)
+        if role is None:
+            raise RegistryError(
+                "MEMBER_UNKNOWN", detail={"namespace": self.name, "username": username}
+            )
+        if role == OWNER:
+            self._keep_an_owner(username)
+        self.trigger_event(
+            self.MemberRemoved,
+            name=self.name,
+            username=username,
+            role=role,
+            actor=actor,
+            client=client,
+        )
+
+    def _keep_an_owner(self, leaving: str) -> None:
+        if not any(r == OWNER and u != leaving for u, r in self.members.items()):
+            raise RegistryError(
+                "INVALID_INPUT",
+                "a namespace keeps at least one owner",
+                {"namespace": self.name, "username": leaving},
+                status=409,
+            )
+
+
+class NamespaceCommands:
+    """The namespace commands of the `Registry` application (mixed into it). Each returns
+    the notification position of its last event, or None when nothing had to change."""
+
+    if TYPE_CHECKING:
+
+        def _get(self, cls: type[T], *key: str) -> T | None: ...
+
+        def _command(self, key: str, body: Callable[[], list[Any]]) -> int | None: ...
+
+        def _user_exists(self, username: str) -> bool: ...
+
+    def _namespace(self, name: str) -> Namespace:
+        found = self._get(Namespace, name) if is_valid_namespace(name) else None
+        if found is None:
+            raise RegistryError("NAMESPACE_UNKNOWN", detail={"namespace": name})
+        return found
+
+    def _missing_namespace(self, repository: str, caller: Caller) -> Namespace | None:
+        """The namespace `repository` needs, if it does not exist yet (a push creates it)."""
+        name = namespace_of(repository)
+        if self._get(Namespace, name) is not None:
+            return None
+        return Namespace.open(name, "", False, False, *caller)
+
+    def create_namespace(
+        self, name: str, owner: str, public: bool, caller: Caller, personal: bool = False
+    ) -> int | None:
+        check_namespace(name)
+
+        def body() -> list[Any]:
+            taken = self._get(Namespace, name) is not None
+            if taken or (not personal and self._user_exists(name)):
+                raise RegistryError("NAMESPACE_EXISTS", detail={"namespace": name})
+            return [Namespace.open(name, owner, personal, public, *caller)]
+
+        return self._command(f"namespace:{name}", body)
+
+    def set_namespace_public(self, name: str, public: bool, caller: Caller) -> int | None:
+        def body() -> list[Any]:
+            found = self._namespace(name)
+            return [found] if found.set_public(public, *caller) else []
+
+        return self._command(f"namespace:{name}", body)
+
+    def set_member(self, name: str, username: str, role: str, caller: Caller) -> int | None:
+        check_member_role(role)
+
+        def body() -> list[Any]:
+            found = self._namespace(name)
+            if username not in found.members and not self._user_exists(username):
+                raise RegistryError("USER_UNKNOWN", detail={"username": username})
+            return [found] if found.set_member(username, role, *caller) else []
+
+        return self._command(f"namespace:{name}", body)
+
+    def remove_member(self, name: str, username: str, caller: Caller) -> int | None:
+        def body() -> list[Any]:
+            found = self._namespace(name)
+            found.remove_member(username, *caller)
+            return [found]
+
+        return self._command(f"namespace:{name}", body)

@@ -1,0 +1,126 @@
+"""The namespaces view: every namespace (public or not, personal or an organisation) and its
+members with their role — what the policy needs to decide who may pull, push and delete."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from domain.namespaces import Namespace
+from domain.policy import NamespaceFacts
+
+name = "namespaces"
+tables = ("namespaces", "namespace_members")
+
+
+class NamespaceRow(NamedTuple):
+    name: str
+    public: bool
+    personal: bool
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+
+
+class MemberRow(NamedTuple):
+    username: str
+    role: str
+    added_at: datetime
+    added_by: str
+
+
+_COLUMNS = ", ".join(NamespaceRow._fields)
+
+
+def apply(cur: Any, event: Any, position: int) -> None:
+    if isinstance(event, Namespace.Created):
+        cur.execute(
+            "INSERT INTO namespaces (name, public, personal, created_at, created_by, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
+            (
+                event.name,
+                event.public,
+                event.personal,
+                event.timestamp,
+                event.actor,
+                event.timestamp,
+            ),
+        )
+        if event.owner:
+            _member(cur, event, event.owner, "owner")
+    elif isinstance(event, Namespace.VisibilityChanged):
+        cur.execute(
+            "UPDATE namespaces SET public = %s, updated_at = %s WHERE name = %s",
+            (event.public, event.timestamp, event.name),
+        )
+    elif isinstance(event, Namespace.MemberAdded | Namespace.MemberChanged):
+        _member(cur, event, event.username, event.role)
+    elif isinstance(event, Namespace.MemberRemoved):
+        cur.execute(
+            "DELETE FROM namespace_members WHERE namespace = %s AND username = %s",
+            (event.name, event.username),
+        )
+
+
+def _member(cur: Any, event: Any, username: str, role: str) -> None:
+    cur.execute(
+        "INSERT INTO namespace_members (namespace, username, role, added_at, added_by)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (namespace, username)"
+        " DO UPDATE SET role = EXCLUDED.role",
+        (event.name, username, role, event.timestamp, event.actor),
+    )
+
+
+async def facts(conn: Any, username: str, names: Iterable[str]) -> dict[str, NamespaceFacts]:
+    """Of the existing namespaces among `names`: public or not, and `username`'s role."""
+    cur = await conn.execute(
+        "SELECT n.name, n.public, m.role FROM namespaces n LEFT JOIN namespace_members m"
+        " ON m.namespace = n.name AND m.username = %s WHERE n.name = ANY(%s::text[])",
+        (username, sorted(set(names))),
+    )
+    return {row[0]: NamespaceFacts(row[1], row[2]) for row in await cur.fetchall()}
+
+
+async def readable(conn: Any, username: str) -> list[str]:
+    """The namespaces whose repositories `username` may pull: the public ones and those
+    where they are a member (any role)."""
+    cur = await conn.execute(
+        "SELECT name FROM namespaces WHERE public UNION"
+        " SELECT namespace FROM namespace_members WHERE username = %s",
+        (username,),
+    )
+    return sorted(row[0] for row in await cur.fetchall())
+
+
+async def public_names(conn: Any) -> list[str]:
+    cur = await conn.execute("SELECT name FROM namespaces WHERE public ORDER BY name")
+    return [row[0] for row in await cur.fetchall()]
+
+
+async def listing(conn: Any, username: str | None) -> list[NamespaceRow]:
+    """Every namespace (`username` None: a system admin), or those `username` may see."""
+    if username is None:
+        cur = await conn.execute(f"SELECT {_COLUMNS} FROM namespaces ORDER BY name")
+    else:
+        cur = await conn.execute(
+            f"SELECT {_COLUMNS} FROM namespaces WHERE public OR name IN"
+            " (SELECT namespace FROM namespace_members WHERE username = %s) ORDER BY name",
+            (username,),
+        )
+    return [NamespaceRow(*row) for row in await cur.fetchall()]
+
+
+async def get(conn: Any, namespace: str) -> NamespaceRow | None:
+    cur = await conn.execute(f"SELECT {_COLUMNS} FROM namespaces WHERE name = %s", (namespace,))
+    row = await cur.fetchone()
+    return NamespaceRow(*row) if row else None
+
+
+async def members(conn: Any, namespace: str) -> list[MemberRow]:
+    cur = await conn.execute(
+        "SELECT username, role, added_at, added_by FROM namespace_members"
+        " WHERE namespace = %s ORDER BY username",
+        (namespace,),
+    )
+    return [MemberRow(*row) for row in await cur.fetchall()]
