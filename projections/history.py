@@ -2,35 +2,125 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from psycopg.types.json import Jsonb
 
 from domain.documents import IDENTITY, event_fields, event_kind
+from domain.names import namespace_of
 
 name = "history"
 tables = ("history",)
 _COLUMNS = {"actor", "client", *IDENTITY}
 
 
+def _subject(kind: str, fields: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(repository, namespace) an event concerns. Only repository.* events call their
+    repository `name`: namespace and token events have a `name` of their own."""
+    repository = fields.get("repository")
+    if repository is None and kind.startswith("repository."):
+        repository = fields.get("name")
+    if isinstance(repository, str) and repository:
+        return repository, namespace_of(repository)
+    if kind.startswith("namespace."):
+        return None, fields.get("name")
+    namespace = fields.get("namespace")
+    return None, namespace if isinstance(namespace, str) and namespace else None
+
+
 def apply(cur: Any, event: Any, position: int) -> None:
     fields = event_fields(event)
-    repository = fields.get("repository", fields.get("name"))
+    kind = event_kind(event)
+    repository, namespace = _subject(kind, fields)
     digest = fields.get("digest", fields.get("to_digest"))
     details = {k: v for k, v in fields.items() if k not in _COLUMNS}
     cur.execute(
         "INSERT INTO history (position, occurred_at, type, actor, client, repository, tag,"
-        " digest, details) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " digest, details, namespace) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (position) DO NOTHING",
         (
             position,
             event.timestamp,
-            event_kind(event),
+            kind,
             fields.get("actor", "system"),
             fields.get("client", ""),
             repository,
             fields.get("tag"),
             digest,
             Jsonb(details),
+            namespace,
         ),
     )
+
+
+# -- queries (GET /api/history and its live stream) ----------------------------------------
+class HistoryRow(NamedTuple):
+    position: int
+    occurred_at: datetime
+    type: str
+    actor: str
+    client: str
+    repository: str | None
+    namespace: str | None
+    tag: str | None
+    digest: str | None
+    details: dict[str, Any]
+
+
+class HistoryFilter(NamedTuple):
+    """What a caller asks for, and what they may see: `readable` namespaces (None: all, a
+    system admin) plus the events `me` did."""
+
+    readable: list[str] | None
+    me: str
+    actor: str | None = None
+    type: str | None = None
+    repository: str | None = None
+    namespace: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+_SELECT = "SELECT " + ", ".join(HistoryRow._fields) + " FROM history WHERE true"
+
+
+def _where(f: HistoryFilter) -> tuple[str, list[Any]]:
+    sql, params = "", []
+    if f.readable is not None:
+        sql += " AND (namespace = ANY(%s::text[]) OR actor = %s)"
+        params += [f.readable, f.me]
+    for column in ("actor", "type", "repository", "namespace"):
+        value = getattr(f, column)
+        if value is not None:
+            sql += f" AND {column} = %s"
+            params.append(value)
+    if f.since is not None:
+        sql += " AND occurred_at >= %s"
+        params.append(f.since)
+    if f.until is not None:
+        sql += " AND occurred_at < %s"
+        params.append(f.until)
+    return sql, params
+
+
+async def newest(conn: Any, f: HistoryFilter, before: int | None, limit: int) -> list[HistoryRow]:
+    """Newest first, older than position `before` (None: from the newest)."""
+    where, params = _where(f)
+    if before is not None:
+        where += " AND position < %s"
+        params.append(before)
+    cur = await conn.execute(f"{_SELECT}{where} ORDER BY position DESC LIMIT %s", [*params, limit])
+    return [HistoryRow(*row) for row in await cur.fetchall()]
+
+
+async def following(
+    conn: Any, f: HistoryFilter, after: int, upto: int, limit: int
+) -> list[HistoryRow]:
+    """Oldest first, in (`after`, `upto`]: what a live stream sends next."""
+    where, params = _where(f)
+    cur = await conn.execute(
+        f"{_SELECT}{where} AND position > %s AND position <= %s ORDER BY position LIMIT %s",
+        [*params, after, upto, limit],
+    )
+    return [HistoryRow(*row) for row in await cur.fetchall()]

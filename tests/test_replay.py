@@ -42,6 +42,13 @@ TABLES = {
     "referrers": "repository, subject, digest",
     "users": "name",
     "history": "position",
+    "images": "repository, tag",
+    "image_manifests": "repository, digest",
+    "storage_refs": "repository, kind, digest",
+    "storage_blobs": "digest",
+    "storage_namespace_blobs": "namespace, digest",
+    "storage_namespaces": "namespace",
+    "storage_totals": "id",
     "view_positions": "view",
 }
 WHO = Caller("tester", "127.0.0.1")
@@ -301,6 +308,57 @@ def test_replay_equals_live(app: Registry, conn: psycopg.Connection[Any], databa
                 " UNION SELECT repository FROM blob_links EXCEPT SELECT name FROM repositories"
             ).fetchall()
             assert homeless == [], "rows of repositories that do not exist"
+            # The management API's views agree with the registry's own.
+            images = (
+                conn.execute(
+                    "SELECT repository, tag, digest FROM images EXCEPT ALL"
+                    " SELECT repository, tag, digest FROM tags"
+                ).fetchall()
+                + conn.execute(
+                    "SELECT repository, tag, digest FROM tags EXCEPT ALL"
+                    " SELECT repository, tag, digest FROM images"
+                ).fetchall()
+            )
+            assert images == [], "the images view differs from the tags view"
+            refs = conn.execute(
+                "(SELECT repository, 'blob', digest, size FROM blob_links"
+                " UNION ALL SELECT repository, 'manifest', digest, size FROM manifests)"
+                " EXCEPT ALL SELECT repository, kind, digest, size FROM storage_refs"
+            ).fetchall()
+            count = conn.execute("SELECT count(*) FROM storage_refs").fetchone()[0]
+            links = conn.execute(
+                "SELECT (SELECT count(*) FROM blob_links) + (SELECT count(*) FROM manifests)"
+            ).fetchone()[0]
+            assert refs == [] and count == links, "storage references differ"
+            # (this world links one digest with different sizes; the counters keep the first)
+            refs_per_blob = conn.execute(
+                "SELECT digest, count(*) FROM storage_refs GROUP BY digest ORDER BY digest"
+            ).fetchall()
+            assert (
+                refs_per_blob
+                == conn.execute("SELECT digest, refs FROM storage_blobs ORDER BY digest").fetchall()
+            ), "reference counts drifted"
+            kept = conn.execute(
+                "SELECT coalesce(sum(blobs), 0), coalesce(sum(bytes), 0),"
+                " coalesce(sum(referenced), 0) FROM storage_totals"
+            ).fetchone()
+            counted = conn.execute(
+                "SELECT (SELECT count(*) FROM storage_blobs),"
+                " (SELECT coalesce(sum(size), 0) FROM storage_blobs),"
+                " (SELECT coalesce(sum(size), 0) FROM storage_refs)"
+            ).fetchone()
+            assert kept == counted, "storage counters drifted"
+            per_namespace = conn.execute(
+                "SELECT namespace, count(*), sum(b.size) FROM (SELECT DISTINCT"
+                " storage_namespace_of(repository) AS namespace, digest FROM storage_refs) d"
+                " JOIN storage_blobs b USING (digest) GROUP BY namespace ORDER BY namespace"
+            ).fetchall()
+            assert (
+                per_namespace
+                == conn.execute(
+                    "SELECT namespace, blobs, bytes FROM storage_namespaces ORDER BY namespace"
+                ).fetchall()
+            ), "per-namespace storage counters drifted"
             wrong_subject = conn.execute(
                 "SELECT r.digest FROM referrers r JOIN manifests m"
                 " ON m.repository = r.repository AND m.digest = r.digest"

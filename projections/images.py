@@ -1,0 +1,187 @@
+"""The images view: every tag with what the management API lists, sorts and searches by
+(digest, media type, total size, last update), and each manifest's total size.
+
+The total size of an image manifest is its own size plus its config and layers; of an index,
+its own size plus its platforms' totals (they are pushed before the index, so their rows are
+here). The view keeps its own manifest sizes rather than reading the manifests view, so it
+can be replayed on its own.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from domain.aggregates import Manifest, Repository, Tag
+from projections import keyset
+
+name = "images"
+tables = ("images", "image_manifests")
+
+
+def _total(event: Any) -> int:
+    config = event.config["size"] if event.config else 0
+    return event.size + config + sum(layer["size"] for layer in event.layers)
+
+
+def apply(cur: Any, event: Any, position: int) -> None:
+    if isinstance(event, Manifest.Pushed | Manifest.Repushed):
+        children = [child["digest"] for child in event.manifests]
+        cur.execute(
+            "INSERT INTO image_manifests (repository, digest, media_type, artifact_type, size)"
+            " VALUES (%s, %s, %s, %s, %s + (SELECT coalesce(sum(size), 0) FROM image_manifests"
+            " WHERE repository = %s AND digest = ANY(%s::text[])))"
+            " ON CONFLICT (repository, digest) DO NOTHING",
+            (
+                event.repository,
+                event.digest,
+                event.media_type,
+                event.artifact_type,
+                _total(event),
+                event.repository,
+                children,
+            ),
+        )
+    elif isinstance(event, Tag.Created | Tag.Moved):
+        # As the tags view: the tag exists even if its manifest were unknown here.
+        cur.execute(
+            "INSERT INTO images (repository, tag, digest, media_type, artifact_type, size,"
+            " updated_at, updated_by)"
+            " SELECT %s, %s, %s, coalesce(m.media_type, ''), m.artifact_type,"
+            " coalesce(m.size, 0), %s, %s FROM (SELECT 1) AS one LEFT JOIN image_manifests m"
+            " ON m.repository = %s AND m.digest = %s"
+            " ON CONFLICT (repository, tag) DO UPDATE SET digest = EXCLUDED.digest,"
+            " media_type = EXCLUDED.media_type, artifact_type = EXCLUDED.artifact_type,"
+            " size = EXCLUDED.size, updated_at = EXCLUDED.updated_at,"
+            " updated_by = EXCLUDED.updated_by",
+            (
+                event.repository,
+                event.tag,
+                event.to_digest,
+                event.timestamp,
+                event.actor,
+                event.repository,
+                event.to_digest,
+            ),
+        )
+    elif isinstance(event, Tag.Deleted):
+        cur.execute(
+            "DELETE FROM images WHERE repository = %s AND tag = %s", (event.repository, event.tag)
+        )
+    elif isinstance(event, Manifest.Deleted):
+        for table in tables:  # its tags go with it, as in the tags view
+            cur.execute(
+                f"DELETE FROM {table} WHERE repository = %s AND digest = %s",
+                (event.repository, event.digest),
+            )
+    elif isinstance(event, Repository.Deleted):
+        for table in tables:
+            cur.execute(f"DELETE FROM {table} WHERE repository = %s", (event.name,))
+
+
+# -- queries ---------------------------------------------------------------------------------
+class ImageRow(NamedTuple):
+    repository: str
+    namespace: str
+    tag: str
+    digest: str
+    media_type: str
+    artifact_type: str | None
+    size: int
+    updated_at: datetime
+    updated_by: str
+
+
+_COLUMNS = ", ".join(ImageRow._fields)
+# sort name -> the columns of its keyset (each index ends with the primary key)
+SORTS = {
+    "name": ("repository", "tag"),
+    "updated": ("updated_at", "repository", "tag"),
+    "size": ("size", "repository", "tag"),
+}
+DEFAULT_ORDER = {"name": "asc", "updated": "desc", "size": "desc"}
+
+
+class Listing(NamedTuple):
+    """What to list: the namespaces the caller may read (None: all), an optional namespace
+    and search text, the order, and where the previous page ended."""
+
+    readable: list[str] | None
+    namespace: str | None = None
+    search: str | None = None
+    sort: str = "name"
+    order: str = "asc"
+    after: tuple[Any, ...] | None = None
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _filters(q: Listing) -> tuple[str, list[Any]]:
+    sql, params = " WHERE true", []
+    if q.readable is not None:
+        sql += " AND namespace = ANY(%s::text[])"
+        params.append(q.readable)
+    if q.namespace is not None:
+        sql += " AND namespace = %s"
+        params.append(q.namespace)
+    if q.search is not None:
+        sql += " AND search LIKE %s"  # the trigram index serves LIKE where pg_trgm exists
+        params.append(_like(q.search))
+    return sql, params
+
+
+async def page(conn: Any, q: Listing, limit: int) -> list[ImageRow]:
+    """One page of images in keyset order (fetch limit + 1 to know whether more follow)."""
+    where, params = _filters(q)
+    after, order = keyset.clause(SORTS[q.sort], q.order)
+    if q.after is not None:
+        where += f" AND {after}"
+        params += list(q.after)
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM images{where} ORDER BY {order} LIMIT %s", [*params, limit]
+    )
+    return [ImageRow(*row) for row in await cur.fetchall()]
+
+
+async def count(conn: Any, q: Listing) -> int:
+    where, params = _filters(q)
+    cur = await conn.execute(f"SELECT count(*) FROM images{where}", params)
+    return (await cur.fetchone())[0]
+
+
+def cursor_of(q: Listing, row: ImageRow) -> str:
+    return keyset.encode(q.sort, q.order, [getattr(row, key) for key in SORTS[q.sort]])
+
+
+def parse_cursor(text: str, sort: str, order: str) -> tuple[Any, ...] | None:
+    return keyset.decode(text, sort, order, SORTS[sort])
+
+
+async def one(conn: Any, repository: str, tag: str) -> ImageRow | None:
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM images WHERE repository = %s AND tag = %s", (repository, tag)
+    )
+    row = await cur.fetchone()
+    return ImageRow(*row) if row else None
+
+
+async def tags_in(conn: Any, repository: str, tags: list[str]) -> list[ImageRow]:
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM images WHERE repository = %s AND tag = ANY(%s::text[])"
+        " ORDER BY tag",
+        (repository, tags),
+    )
+    return [ImageRow(*row) for row in await cur.fetchall()]
+
+
+async def sizes(conn: Any, repository: str, digests: list[str]) -> dict[str, int]:
+    """Total sizes of manifests of `repository`."""
+    cur = await conn.execute(
+        "SELECT digest, size FROM image_manifests WHERE repository = %s"
+        " AND digest = ANY(%s::text[])",
+        (repository, digests),
+    )
+    return dict(await cur.fetchall())
