@@ -7,7 +7,7 @@ from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError
 from litestar import Request, Response
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ValidationException
 from psycopg import OperationalError as PsycopgOperationalError
 from psycopg_pool import PoolTimeout
 
@@ -59,9 +59,21 @@ def on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Re
     status = exc.status_code
     code = _HTTP_CODES.get(status, "UNAVAILABLE" if status >= 500 else "BAD_REQUEST")
     if not _on_v2(request):
+        if isinstance(exc, ValidationException):  # a query parameter or body of the wrong shape
+            return envelope(400, "INVALID_INPUT", _invalid(exc), exc.headers)
         return envelope(status, code, exc.detail, exc.headers)
     code = code if code in ERROR_CODES else "UNSUPPORTED"
     return error_response(RegistryError(code, exc.detail, status=status), exc.headers)
+
+
+def _invalid(exc: ValidationException) -> str:
+    """Which parameters were wrong, from Litestar's validation details."""
+    problems = [
+        f"{item.get('key')}: {item.get('message')}"
+        for item in (exc.extra if isinstance(exc.extra, list) else [])
+        if isinstance(item, dict) and item.get("key")
+    ]
+    return "invalid input" + (": " + "; ".join(problems) if problems else "")
 
 
 def on_contention(request: Request[Any, Any, Any], exc: ConcurrentUpdate) -> Response[Any]:

@@ -24,16 +24,21 @@ async def _check(name: str, probe: Any) -> tuple[str, bool]:
         return name, False
 
 
-@get("/health")
-async def health(request: Request[Any, Any, Any]) -> Response[Any]:
-    services: Services = request.app.state.services
-    results = dict(
+async def components(services: Services) -> dict[str, bool]:
+    """Whether each backing service answers (also reported by /api/system/info)."""
+    return dict(
         await asyncio.gather(
             _check("postgres", _postgres(services)),
             _check("nats", services.nats_ok()),
             _check("storage", anyio.to_thread.run_sync(services.store.writable)),
         )
     )
+
+
+@get("/health")
+async def health(request: Request[Any, Any, Any]) -> Response[Any]:
+    services: Services = request.app.state.services
+    results = await components(services)
     failed = [name for name, ok in results.items() if not ok]
     data: dict[str, Any] = {
         "status": "unhealthy" if failed else "healthy",

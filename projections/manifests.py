@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from psycopg.types.json import Jsonb
@@ -75,3 +76,36 @@ async def existing(conn: Any, repository: str, digests: list[str]) -> set[str]:
         (repository, digests),
     )
     return {row[0] for row in await cur.fetchall()}
+
+
+# -- details for the management API --------------------------------------------------------
+class Detail(NamedTuple):
+    digest: str
+    media_type: str
+    size: int
+    config: dict[str, Any] | None
+    layers: list[dict[str, Any]]
+    children: list[dict[str, Any]]
+    subject: str | None
+    artifact_type: str | None
+    annotations: dict[str, str]
+    pushed_at: datetime
+    pushed_by: str
+
+
+async def details(conn: Any, repository: str, digests: list[str]) -> dict[str, Detail]:
+    cur = await conn.execute(
+        f"SELECT {', '.join(Detail._fields)} FROM manifests"
+        " WHERE repository = %s AND digest = ANY(%s::text[])",
+        (repository, digests),
+    )
+    return {row[0]: Detail(*row) for row in await cur.fetchall()}
+
+
+async def parents(conn: Any, repository: str, digest: str) -> list[str]:
+    """Live indexes of `repository` that list `digest` as one of their platforms."""
+    cur = await conn.execute(
+        "SELECT digest FROM manifests WHERE repository = %s AND children @> %s::jsonb",
+        (repository, Jsonb([{"digest": digest}])),
+    )
+    return [row[0] for row in await cur.fetchall()]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from domain.aggregates import BlobLink, Manifest, Repository, Tag
+from projections import keyset
 
 name = "repositories"
 tables = ("repositories",)
@@ -56,3 +58,60 @@ async def catalog(
             (last, namespaces, [f"{ns}/" for ns in namespaces], limit),
         )
     return [row[0] for row in await cur.fetchall()]
+
+
+# -- the management API's listing (GET /api/repositories) ----------------------------------
+class RepositoryRow(NamedTuple):
+    name: str
+    namespace: str
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    tag_count: int
+
+
+SORTS = {"name": ("name",), "updated": ("updated_at", "name")}
+DEFAULT_ORDER = {"name": "asc", "updated": "desc"}
+
+
+async def listing(
+    conn: Any,
+    readable: list[str] | None,
+    namespace: str | None,
+    sort: str,
+    order: str,
+    after: tuple[Any, ...] | None,
+    limit: int,
+) -> list[RepositoryRow]:
+    """A page of repositories in keyset order, each with its number of tags."""
+    where, params = " WHERE true", []
+    if readable is not None:
+        where += " AND namespace = ANY(%s::text[])"
+        params.append(readable)
+    if namespace is not None:
+        where += " AND namespace = %s"
+        params.append(namespace)
+    following, order_by = keyset.clause(SORTS[sort], order)
+    if after is not None:
+        where += f" AND {following}"
+        params += list(after)
+    cur = await conn.execute(
+        "SELECT name, namespace, created_at, created_by, updated_at,"
+        " (SELECT count(*) FROM tags t WHERE t.repository = r.name)"
+        f" FROM repositories r{where} ORDER BY {order_by} LIMIT %s",
+        [*params, limit],
+    )
+    return [RepositoryRow(*row) for row in await cur.fetchall()]
+
+
+async def contents(conn: Any, repository: str) -> tuple[list[str], list[str], list[str]]:
+    """(tags, manifest digests, blob digests) of a repository: what deleting it deletes."""
+    found = []
+    for sql in (
+        "SELECT tag FROM tags WHERE repository = %s ORDER BY tag",
+        "SELECT digest FROM manifests WHERE repository = %s ORDER BY digest",
+        "SELECT digest FROM blob_links WHERE repository = %s ORDER BY digest",
+    ):
+        cur = await conn.execute(sql, (repository,))
+        found.append([row[0] for row in await cur.fetchall()])
+    return found[0], found[1], found[2]

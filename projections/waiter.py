@@ -69,8 +69,9 @@ class PositionWaiter:
                 still.append((target, future))
         self._waiters = still
 
-    async def wait(self, position: int | None, timeout: float = 10.0) -> bool:
-        """True once the views reached `position`; False after `timeout` seconds."""
+    async def wait(self, position: int | None, timeout: float = 10.0, warn: bool = True) -> bool:
+        """True once the views reached `position`; False after `timeout` seconds (a live
+        stream waiting for the next event passes `warn=False`: a quiet log is no fault)."""
         if position is None or self.position >= position:
             return True
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -79,5 +80,9 @@ class PositionWaiter:
             await asyncio.wait_for(future, timeout)
             return True
         except TimeoutError:
-            log.warning("views did not reach position %s within %ss", position, timeout)
+            if warn:
+                log.warning("views did not reach position %s within %ss", position, timeout)
             return False
+        finally:
+            if future.cancelled():  # timed out, or the caller went: forget it
+                self._waiters = [w for w in self._waiters if w[1] is not future]

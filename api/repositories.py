@@ -1,0 +1,131 @@
+"""/api/repositories: the repositories the caller may see, and deleting one.
+
+- `GET /api/repositories?namespace=&sort=name|updated&order=&limit=&cursor=` → a page of
+  repositories, each with its tag count, size (bytes of the blobs and manifests it
+  references, shared layers counted in each) and last push;
+- `DELETE /api/repositories/{name}` → deletes the repository with its tags, manifests and
+  blob links (needs the delete permission; 404 for one the caller may not even pull).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Request, delete, get
+from litestar.params import Parameter
+
+from api.auth import api_actions, api_caller, readable_namespaces
+from api.images import Cursor, Limit, Namespace, Order
+from api.schema import Envelope, errors, ok
+from api.services import Services
+from domain.errors import RegistryError
+from domain.names import is_valid_name
+from projections import keyset, repositories, storage
+
+
+class RepositoryItem(msgspec.Struct):
+    name: str
+    namespace: str
+    tag_count: int
+    size: int
+    created_at: datetime
+    created_by: str
+    last_push: datetime
+
+
+class RepositoryPage(msgspec.Struct):
+    items: list[RepositoryItem]
+    next_cursor: str | None
+
+
+class RepositoryDeleted(msgspec.Struct):
+    name: str
+    tags: int
+    manifests: int
+    blobs: int
+
+
+@get("/api/repositories", tags=["repositories"], responses=errors())
+async def list_repositories(
+    request: Request[Any, Any, Any],
+    namespace: Namespace = None,
+    sort: Literal["name", "updated"] = "name",
+    order: Order = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Envelope[RepositoryPage]:
+    """Repositories the caller may see, a page at a time."""
+    services: Services = request.app.state.services
+    caller = await api_caller(request)
+    readable = await readable_namespaces(request, caller)
+    order = order or repositories.DEFAULT_ORDER[sort]
+    after = None
+    if cursor is not None:
+        after = keyset.decode(cursor, sort, order, repositories.SORTS[sort])
+        if after is None:
+            raise RegistryError(
+                "INVALID_INPUT",
+                "the cursor is not one this listing gave (same sort and order)",
+                {"field": "cursor"},
+            )
+    if readable is not None and namespace is not None and namespace not in readable:
+        return ok(RepositoryPage([], None))
+    rows = await services.query(
+        repositories.listing, readable, namespace, sort, order, after, limit + 1
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    sizes = await services.query(storage.repository_sizes, [row.name for row in rows])
+    items = [
+        RepositoryItem(
+            row.name,
+            row.namespace,
+            row.tag_count,
+            sizes.get(row.name, 0),
+            row.created_at,
+            row.created_by,
+            row.updated_at,
+        )
+        for row in rows
+    ]
+    next_cursor = None
+    if more:
+        last = rows[-1]
+        next_cursor = keyset.encode(
+            sort, order, [getattr(last, key) for key in repositories.SORTS[sort]]
+        )
+    return ok(RepositoryPage(items, next_cursor))
+
+
+@delete(
+    "/api/repositories/{name:path}",
+    status_code=200,
+    tags=["repositories"],
+    responses=errors(403, 404),
+)
+async def delete_repository(
+    request: Request[Any, Any, Any],
+    name: Annotated[str, Parameter(description="the repository's name (may contain /)")],
+) -> Envelope[RepositoryDeleted]:
+    """Delete a repository: its tags, manifests and blob links go with it."""
+    services: Services = request.app.state.services
+    caller = await api_caller(request)
+    name = name.lstrip("/")
+    unknown = RegistryError("NAME_UNKNOWN", f"repository {name!r} not found", {"name": name})
+    if not is_valid_name(name):
+        raise unknown
+    actions = await api_actions(request, caller, name)
+    if "pull" not in actions or not await services.query(repositories.exists, name):
+        raise unknown
+    if "delete" not in actions:
+        raise RegistryError("DENIED", f"you may not delete {name!r}")
+    tags, manifests, blobs = await services.query(repositories.contents, name)
+    await services.command(
+        services.registry.delete_repository, name, tags, manifests, blobs, caller.caller
+    )
+    return ok(RepositoryDeleted(name, len(tags), len(manifests), len(blobs)))
+
+
+route_handlers = [list_repositories, delete_repository]

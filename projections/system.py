@@ -1,0 +1,47 @@
+"""Queries for system info: the event store's head and size, how far each view and the
+relay have come, and how much the caller may count."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from psycopg import sql
+
+
+class EventStore(NamedTuple):
+    head: int  # position of the newest event
+    bytes: int  # the events table with its indexes
+    events: int  # Postgres' estimate (exact counting would read the whole log)
+
+
+async def event_store(conn: Any, table: str) -> EventStore:
+    name = sql.Identifier(table)
+    cur = await conn.execute(
+        sql.SQL(
+            "SELECT (SELECT coalesce(max(notification_id), 0) FROM {}),"
+            " pg_total_relation_size(%s::regclass),"
+            " (SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass)"
+        ).format(name),
+        (table, table),
+    )
+    return EventStore(*await cur.fetchone())
+
+
+async def positions(conn: Any, table: str) -> dict[str, int]:
+    """Positions of the views (view_positions) or the relay (relay_positions)."""
+    assert table in ("view_positions", "relay_positions")
+    key = "view" if table == "view_positions" else "name"
+    cur = await conn.execute(f"SELECT {key}, position FROM {table} ORDER BY {key}")
+    return dict(await cur.fetchall())
+
+
+async def counts(conn: Any, readable: list[str] | None) -> tuple[int, int]:
+    """(repositories, tags) the caller may see."""
+    where, params = (
+        ("", ()) if readable is None else (" WHERE namespace = ANY(%s::text[])", (readable,))
+    )
+    cur = await conn.execute(
+        f"SELECT (SELECT count(*) FROM repositories{where}), (SELECT count(*) FROM images{where})",
+        params * 2 if params else (),
+    )
+    return tuple(await cur.fetchone())  # type: ignore[return-value]
