@@ -200,6 +200,10 @@ async def api_caller(request: Request[Any, Any, Any]) -> ApiCaller:
         raise ApiUnauthorized("the token was revoked (signed out)")
     if session.role is None or session.disabled:
         raise ApiUnauthorized("the user is unknown or disabled")
+    changed = session.password_changed_at
+    if changed is not None and changed.timestamp() > claims.auth_time:
+        # a new password ends the sessions opened before it
+        raise ApiUnauthorized("the password changed since signing in: sign in again")
     found = ApiCaller(claims.subject, client_address(request), session.role, claims)
     request.scope["cyp_api_caller"] = found  # type: ignore[typeddict-unknown-key]
     return found

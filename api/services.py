@@ -11,6 +11,7 @@ import anyio.to_thread
 from psycopg_pool import AsyncConnectionPool
 
 from api.tokens import ApiTokens, TokenCache, Tokens
+from api.verified import VerifiedPasswords
 from domain.registry import Registry
 from projections.waiter import PositionWaiter
 from storage.filesystem import FilesystemStore
@@ -64,6 +65,8 @@ class Services:
     # /api session tokens (POST /api/auth/login): same keys, their own audience and lifetime.
     api_token_ttl: int = 12 * 3600
     api_tokens: ApiTokens | None = None
+    # Passwords verified lately (argon2id once per few minutes per user, not per /token).
+    verified: VerifiedPasswords = field(default_factory=VerifiedPasswords)
 
     def __post_init__(self) -> None:
         if self.tokens is not None and self.token_cache is None:

@@ -183,9 +183,12 @@ async def sign_in(
         return found
     known = is_valid_username(username)  # anything else is nobody's (and may hold a NUL)
     user = await services.query(users.credentials, username) if known else None
-    ok = await anyio.to_thread.run_sync(
+    cached = user is not None and services.verified.known(user.name, user.password_hash, password)
+    ok = cached or await anyio.to_thread.run_sync(
         verify_password, user.password_hash if user else None, password
     )
+    if ok and user is not None and not cached:
+        services.verified.remember(user.name, user.password_hash, password)
     if user is None or not ok:
         await record_attempt(request, username, "invalid credentials", method)
         raise refused

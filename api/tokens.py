@@ -409,6 +409,7 @@ class ApiClaims:
     subject: str
     jti: str
     expires: int
+    auth_time: float = 0.0  # when its user signed in (precise): a later change of the user ends it
 
 
 class ApiTokens:
@@ -426,7 +427,8 @@ class ApiTokens:
         self._revoked: dict[str, float] = {}  # jti -> expiry
 
     def issue(self, subject: str, now: float | None = None) -> tuple[str, ApiClaims]:
-        issued = int(time.time() if now is None else now)
+        now = time.time() if now is None else now
+        issued = int(now)
         claims = {
             "iss": self.tokens.issuer,
             "sub": subject,
@@ -435,8 +437,10 @@ class ApiTokens:
             "nbf": issued,
             "iat": issued,
             "jti": secrets.token_urlsafe(16),
+            "auth_time": now,
         }
-        return self.tokens.sign(claims), ApiClaims(subject, claims["jti"], claims["exp"])
+        found = ApiClaims(subject, claims["jti"], claims["exp"], now)
+        return self.tokens.sign(claims), found
 
     def verify(self, token: str, now: float | None = None) -> ApiClaims | None:
         """The claims of a valid, unexpired /api token not known revoked; None otherwise."""
@@ -449,7 +453,10 @@ class ApiTokens:
             subject, jti = claims.get("sub"), claims.get("jti")
             if not (isinstance(subject, str) and subject and isinstance(jti, str) and jti):
                 return None
-            found = ApiClaims(subject, jti, int(claims["exp"]))
+            auth_time = claims.get("auth_time", claims.get("iat"))
+            if not isinstance(auth_time, int | float):
+                return None
+            found = ApiClaims(subject, jti, int(claims["exp"]), float(auth_time))
             self._remember(token, found, now)
         if now >= found.expires:
             self._verified.pop(token, None)

@@ -44,6 +44,19 @@ async def _row(services: Services, name: str) -> users.UserRow:
     return row
 
 
+async def _keep_an_admin(services: Services, row: users.UserRow) -> None:
+    """Refuse to demote or disable the last enabled system admin: nobody could manage the
+    registry over the API any more (the `cyp-registry user` commands still can)."""
+    if row.role == "admin" and not row.disabled:
+        if await services.query(users.other_admins, row.name) == 0:
+            raise RegistryError(
+                "INVALID_INPUT",
+                "the last enabled system admin stays: make another user admin first",
+                {"username": row.name},
+                status=409,
+            )
+
+
 @post("/api/users", status_code=201, request_max_body_size=MAX_BODY)
 async def create_user(request: Request[Any, Any, Any]) -> Response[Any]:
     services: Services = request.app.state.services
@@ -91,7 +104,9 @@ async def change_user(request: Request[Any, Any, Any], name: str) -> Response[An
         raise RegistryError(
             "INVALID_INPUT", "'disabled' must be true or false", {"field": "disabled"}
         )
-    await _row(services, name)
+    row = await _row(services, name)
+    if role == "user" or disabled is True:
+        await _keep_an_admin(services, row)
     registry, caller = services.registry, admin.caller
     if password is not None:
         await services.command(registry.change_password, name, password, caller)
@@ -109,7 +124,7 @@ async def delete_user(request: Request[Any, Any, Any], name: str) -> Response[An
     """A soft delete: the user is disabled (see the module's docstring)."""
     services: Services = request.app.state.services
     admin = await api_admin(request)
-    await _row(services, name)
+    await _keep_an_admin(services, await _row(services, name))
     await services.command(services.registry.disable_user, name, admin.caller)
     return ok(_public(await _row(services, name)))
 

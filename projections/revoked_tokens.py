@@ -20,6 +20,7 @@ class Session(NamedTuple):
     revoked: bool
     role: str | None  # None: no such user
     disabled: bool
+    password_changed_at: datetime | None
 
 
 def apply(cur: Any, event: Any, position: int) -> None:
@@ -46,8 +47,9 @@ async def session(conn: Any, jti: str, username: str) -> Session:
     cur = await conn.execute(
         "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = %s),"
         " (SELECT role FROM users WHERE name = %s),"
-        " coalesce((SELECT disabled FROM users WHERE name = %s), true)",
-        (jti, username, username),
+        " coalesce((SELECT disabled FROM users WHERE name = %s), true),"
+        " (SELECT password_changed_at FROM users WHERE name = %s)",
+        (jti, username, username, username),
     )
     row = await cur.fetchone()
-    return Session(bool(row[0]), row[1], bool(row[2]))
+    return Session(bool(row[0]), row[1], bool(row[2]), row[3])

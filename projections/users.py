@@ -38,7 +38,8 @@ def apply(cur: Any, event: Any, position: int) -> None:
     if isinstance(event, User.Registered):
         cur.execute(
             "INSERT INTO users (name, role, disabled, password_hash, created_at, created_by,"
-            " updated_at) VALUES (%s, %s, false, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
+            " updated_at, password_changed_at) VALUES (%s, %s, false, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (name) DO NOTHING",
             (
                 event.username,
                 event.role,
@@ -46,10 +47,15 @@ def apply(cur: Any, event: Any, position: int) -> None:
                 event.timestamp,
                 event.actor,
                 event.timestamp,
+                event.timestamp,
             ),
         )
     elif isinstance(event, User.PasswordChanged):
-        _update(cur, event, "password_hash = %s", event.password_hash)
+        cur.execute(
+            "UPDATE users SET password_hash = %s, password_changed_at = %s, updated_at = %s"
+            " WHERE name = %s",
+            (event.password_hash, event.timestamp, event.timestamp, event.username),
+        )
     elif isinstance(event, User.RoleChanged):
         _update(cur, event, "role = %s", event.role)
     elif isinstance(event, User.Disabled):
@@ -77,6 +83,15 @@ async def page(conn: Any, last: str = "", limit: int | None = None) -> list[User
         f"SELECT {_COLUMNS} FROM users WHERE name > %s ORDER BY name LIMIT %s", (last, limit)
     )
     return [UserRow(*row) for row in await cur.fetchall()]
+
+
+async def other_admins(conn: Any, username: str) -> int:
+    """How many enabled system admins there are besides `username`."""
+    cur = await conn.execute(
+        "SELECT count(*) FROM users WHERE role = 'admin' AND NOT disabled AND name <> %s",
+        (username,),
+    )
+    return (await cur.fetchone())[0]
 
 
 async def count(conn: Any) -> int:

@@ -193,3 +193,50 @@ def test_users_are_for_admins_only(module_registry, admin_token) -> None:
     assert token_of(url, victim, password)
     # a user may still sign out
     assert call(url, "POST", "/api/auth/logout", token).status_code == 200
+
+
+def test_a_new_password_ends_the_sessions_opened_before(module_registry, admin_token) -> None:
+    url = module_registry.url
+    name, old, new = _name(), "first-" + uuid.uuid4().hex, "second-" + uuid.uuid4().hex
+    assert _create(url, admin_token, name, old).status_code == 201
+    before = token_of(url, name, old)
+    assert call(url, "GET", "/api/namespaces", before).status_code == 200
+    changed = call(url, "PATCH", f"{USERS}/{name}", admin_token, json={"password": new})
+    assert changed.status_code == 200, changed.text
+    refused(call(url, "GET", "/api/namespaces", before), 401, "UNAUTHORIZED")
+    after = token_of(url, name, new)  # a session opened after the change works
+    assert call(url, "GET", "/api/namespaces", after).status_code == 200
+
+
+def test_the_last_admin_stays(module_registry, admin_token) -> None:
+    url = module_registry.url
+    others = [
+        row["name"]
+        for row in call(url, "GET", USERS, admin_token).json()["data"]
+        if row["role"] == "admin" and not row["disabled"] and row["name"] != "admin"
+    ]
+    for other in others:  # admins made by other tests: demote them (admin is then the last)
+        call(url, "PATCH", f"{USERS}/{other}", admin_token, json={"role": "user"})
+    for method, body in (
+        ("PATCH", {"role": "user"}),
+        ("PATCH", {"disabled": True}),
+        ("DELETE", None),
+    ):
+        answer = call(url, method, f"{USERS}/admin", admin_token, json=body)
+        refused(answer, 409, "INVALID_INPUT")
+    # with a second admin, the first may step down
+    name, password = _name("adm"), "admin-" + uuid.uuid4().hex
+    assert _create(url, admin_token, name, password, role="admin").status_code == 201
+    second = token_of(url, name, password)
+    assert (
+        call(url, "PATCH", f"{USERS}/{name}", admin_token, json={"disabled": True}).status_code
+        == 200
+    )
+    answer = call(url, "PATCH", f"{USERS}/{name}", admin_token, json={"disabled": False})
+    assert answer.status_code == 200
+    # the second admin may demote the first; then the second is the last
+    assert call(url, "PATCH", f"{USERS}/admin", second, json={"role": "user"}).status_code == 200
+    refused(
+        call(url, "PATCH", f"{USERS}/{name}", second, json={"role": "user"}), 409, "INVALID_INPUT"
+    )
+    assert call(url, "PATCH", f"{USERS}/admin", second, json={"role": "admin"}).status_code == 200

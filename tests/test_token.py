@@ -216,3 +216,22 @@ def test_login_events_never_carry_a_password() -> None:
     fields = event_fields(failed)
     assert fields["actor"] == "anonymous" and fields["reason"] == "invalid credentials"
     assert len(fields["username"]) == 256 and "password" not in json.dumps(fields)
+
+
+def test_verified_passwords_cache() -> None:
+    from api.verified import VerifiedPasswords
+
+    cache = VerifiedPasswords(ttl=60, max_entries=2)
+    assert not cache.known("alice", "$hash1", "pw")
+    cache.remember("alice", "$hash1", "pw")
+    assert cache.known("alice", "$hash1", "pw")
+    assert not cache.known("alice", "$hash1", "pw2")  # another password
+    assert not cache.known("alice", "$hash2", "pw")  # the password changed: a new hash
+    assert not cache.known("bob", "$hash1", "pw")
+    assert all(b"pw" not in mac for mac, _ in cache._entries.values())
+    cache.remember("bob", "$h", "x")
+    cache.remember("carol", "$h", "y")  # over the bound: never more than max_entries
+    assert len(cache._entries) <= 2
+    expired = VerifiedPasswords(ttl=0)
+    expired.remember("alice", "$hash1", "pw")
+    assert not expired.known("alice", "$hash1", "pw")
