@@ -153,6 +153,30 @@ def skopeo(tmp_path_factory: pytest.TempPathFactory) -> Tool:
     )
 
 
+@pytest.fixture(scope="session")
+def podman(tmp_path_factory: pytest.TempPathFactory) -> Tool:
+    """podman with private storage (vfs), run dir, auth file and trust policy."""
+    binary = _which("podman")
+    if binary is None:
+        pytest.skip("podman is not installed (apt-get install podman)")
+    folder = tmp_path_factory.mktemp("podman")
+    policy = folder / "policy.json"
+    policy.write_text('{"default":[{"type":"insecureAcceptAnything"}]}')
+    options = (
+        f"--root={folder / 'root'}",
+        f"--runroot={folder / 'run'}",
+        "--storage-driver=vfs",
+        "--cgroup-manager=cgroupfs",
+        "--events-backend=file",
+    )
+    env = _clean_env(
+        REGISTRY_AUTH_FILE=str(folder / "auth.json"),
+        CONTAINERS_POLICY=str(policy),
+        TMPDIR=str(folder),
+    )
+    return Tool(binary, env, options)
+
+
 # skopeo's credentials options for the registry's admin (every /v2 request needs a token)
 CREDS = f"--creds={ADMIN[0]}:{ADMIN[1]}"
 SRC_CREDS = f"--src-creds={ADMIN[0]}:{ADMIN[1]}"
