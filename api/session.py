@@ -14,9 +14,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from litestar import Request, Response, post
 
 from api.auth import ApiUnauthorized, api_caller
+from api.schema import Envelope, documented_body, errors
 from api.services import Services
 from api.token import Refused, sign_in
 from domain.errors import RegistryError
@@ -25,6 +27,21 @@ from domain.throttle import retry_after_header
 METHOD = "api"
 MAX_BODY = 64 * 1024
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+# The shapes for the OpenAPI document (the handlers check bodies themselves).
+class Credentials(msgspec.Struct):
+    username: str
+    password: str
+
+
+class Session(msgspec.Struct):
+    token: str  # send as `Authorization: Bearer <token>`
+    expires_at: str
+
+
+class SignedOut(msgspec.Struct):
+    revoked: bool
 
 
 def ok(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response[Any]:
@@ -58,8 +75,16 @@ def iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z")
 
 
-@post("/api/auth/login", status_code=200, request_max_body_size=MAX_BODY)
-async def login(request: Request[Any, Any, Any]) -> Response[Any]:
+@post(
+    "/api/auth/login",
+    status_code=200,
+    request_max_body_size=MAX_BODY,
+    tags=["auth"],
+    security=[{}],  # the one /api operation without a token
+    dependencies=documented_body(Credentials),
+    responses=errors(429),
+)
+async def login(request: Request[Any, Any, Any]) -> Response[Envelope[Session]]:
     services: Services = request.app.state.services
     body = await json_object(request)
     username = text_field(body, "username")
@@ -77,8 +102,8 @@ async def login(request: Request[Any, Any, Any]) -> Response[Any]:
     return ok({"token": token, "expires_at": iso(claims.expires)}, headers=NO_STORE)
 
 
-@post("/api/auth/logout", status_code=200)
-async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
+@post("/api/auth/logout", status_code=200, tags=["auth"], responses=errors())
+async def logout(request: Request[Any, Any, Any]) -> Response[Envelope[SignedOut]]:
     """Revoke the token this request carries: refused from the next request on, anywhere."""
     services: Services = request.app.state.services
     caller = await api_caller(request)

@@ -12,11 +12,14 @@ Answers never carry a password or its hash.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
+import msgspec
 from litestar import Request, Response, delete, get, patch, post
 
 from api.auth import api_admin
+from api.schema import Envelope, documented_body, errors
 from api.services import Services
 from api.session import MAX_BODY, json_object, ok, text_field
 from domain.errors import RegistryError
@@ -25,6 +28,30 @@ from domain.passwords import check_password
 from projections import users
 
 _PATCHABLE = {"password", "role", "disabled"}
+Role = Literal["admin", "user"]
+
+
+# The shapes for the OpenAPI document (the handlers check bodies themselves).
+class UserOut(msgspec.Struct):
+    name: str
+    role: str
+    disabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class NewUser(msgspec.Struct):
+    username: str
+    password: str  # at least 8 characters
+    role: Role | msgspec.UnsetType = msgspec.UNSET  # default: user
+
+
+class UserChange(msgspec.Struct):
+    """Any of the three."""
+
+    password: str | msgspec.UnsetType = msgspec.UNSET
+    role: Role | msgspec.UnsetType = msgspec.UNSET
+    disabled: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 def _public(row: users.UserRow) -> dict[str, Any]:
@@ -57,8 +84,15 @@ async def _keep_an_admin(services: Services, row: users.UserRow) -> None:
             )
 
 
-@post("/api/users", status_code=201, request_max_body_size=MAX_BODY)
-async def create_user(request: Request[Any, Any, Any]) -> Response[Any]:
+@post(
+    "/api/users",
+    status_code=201,
+    request_max_body_size=MAX_BODY,
+    tags=["users"],
+    dependencies=documented_body(NewUser),
+    responses=errors(403, 409),
+)
+async def create_user(request: Request[Any, Any, Any]) -> Response[Envelope[UserOut]]:
     services: Services = request.app.state.services
     admin = await api_admin(request)
     body = await json_object(request)
@@ -69,23 +103,29 @@ async def create_user(request: Request[Any, Any, Any]) -> Response[Any]:
     return ok(_public(await _row(services, username)), status=201)  # type: ignore[arg-type]
 
 
-@get("/api/users")
-async def list_users(request: Request[Any, Any, Any]) -> Response[Any]:
+@get("/api/users", tags=["users"], responses=errors(403))
+async def list_users(request: Request[Any, Any, Any]) -> Response[Envelope[list[UserOut]]]:
     services: Services = request.app.state.services
     await api_admin(request)
     rows = await services.query(users.page)
     return ok([_public(row) for row in rows])
 
 
-@get("/api/users/{name:str}")
-async def show_user(request: Request[Any, Any, Any], name: str) -> Response[Any]:
+@get("/api/users/{name:str}", tags=["users"], responses=errors(403, 404))
+async def show_user(request: Request[Any, Any, Any], name: str) -> Response[Envelope[UserOut]]:
     services: Services = request.app.state.services
     await api_admin(request)
     return ok(_public(await _row(services, name)))
 
 
-@patch("/api/users/{name:str}", request_max_body_size=MAX_BODY)
-async def change_user(request: Request[Any, Any, Any], name: str) -> Response[Any]:
+@patch(
+    "/api/users/{name:str}",
+    request_max_body_size=MAX_BODY,
+    tags=["users"],
+    dependencies=documented_body(UserChange),
+    responses=errors(403, 404, 429),
+)
+async def change_user(request: Request[Any, Any, Any], name: str) -> Response[Envelope[UserOut]]:
     services: Services = request.app.state.services
     admin = await api_admin(request)
     body = await json_object(request)
@@ -119,8 +159,8 @@ async def change_user(request: Request[Any, Any, Any], name: str) -> Response[An
     return ok(_public(await _row(services, name)))
 
 
-@delete("/api/users/{name:str}", status_code=200)
-async def delete_user(request: Request[Any, Any, Any], name: str) -> Response[Any]:
+@delete("/api/users/{name:str}", status_code=200, tags=["users"], responses=errors(403, 404))
+async def delete_user(request: Request[Any, Any, Any], name: str) -> Response[Envelope[UserOut]]:
     """A soft delete: the user is disabled (see the module's docstring)."""
     services: Services = request.app.state.services
     admin = await api_admin(request)
