@@ -285,6 +285,7 @@ def test_role_matrix(stack, world, who) -> None:
     with _admin(reg) as admin:  # what the caller will delete, pushed by an admin
         doomed = push_image(admin, target, "doomed", layers=[layer])
         push_image(admin, target, "untag", layers=[tag_layer])
+        push_image(admin, target, "api", layers=[f"{who} api".encode()])
     creds = _credentials(world, who)
     with _client(reg, creds) as client:
 
@@ -318,6 +319,7 @@ def test_role_matrix(stack, world, who) -> None:
                 )
         status(client.delete(f"/v2/{target}/manifests/untag"), del_tag, 202)
         status(client.delete(f"/v2/{target}/manifests/{doomed}"), del_manifest, 202)
+        _api_images(reg, who, creds, target, pull, del_tag)
         answer = client.get("/v2/_catalog")
         if who == "anonymous":
             assert answer.status_code == 401
@@ -327,6 +329,35 @@ def test_role_matrix(stack, world, who) -> None:
             assert ("acme/base" in names) is catalog, (who, names)
             assert ("vault/secret" in names) is (who == "admin")
             assert ("pub/tool" in names) is (who not in ("pat", "robot"))
+
+
+def _api_images(
+    reg: RegistryProcess,
+    who: str,
+    creds: tuple[str, str] | None,
+    target: str,
+    pull: bool,
+    delete: bool,
+) -> None:
+    """/api/images list and delete: only users with a password open an /api session."""
+    session = None
+    if creds is not None and who not in ("pat", "robot"):
+        session = token_of(reg.url, *creds)
+    listed = call(reg.url, "GET", "/api/images", session, params={"namespace": "acme"})
+    deleted = call(reg.url, "DELETE", f"/api/images/{target}/api", session)
+    if session is None:  # no session: tokens and robots are for /v2 only
+        refused(listed, 401, "UNAUTHORIZED")
+        refused(deleted, 401, "UNAUTHORIZED")
+        return
+    assert listed.status_code == 200, listed.text
+    repos = {row["repository"] for row in listed.json()["data"]["items"]}
+    assert ("acme/base" in repos) is pull, (who, repos)
+    if delete:
+        assert deleted.status_code == 200, (who, deleted.text)
+    elif pull:
+        refused(deleted, 403, "DENIED")
+    else:  # what the caller may not see does not exist for them
+        assert deleted.status_code == 404, (who, deleted.text)
 
 
 def test_a_push_by_an_admin_creates_the_namespace(stack) -> None:
