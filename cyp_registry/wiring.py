@@ -19,6 +19,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
 from api.app import create_app
+from api.fastpath import ManifestFastPath
 from api.services import Services
 from api.tokens import KeyRing, Tokens
 from cyp_registry import __version__, embedded
@@ -170,7 +171,7 @@ class Workers:
             await asyncio.to_thread(self._thread.join, 10)
 
 
-def app_from_environment() -> Litestar:
+def app_from_environment() -> ManifestFastPath:
     """The app of one of several API processes (`serve --workers N`): the parent started the
     backing services and passed their URLs on; this process closes its own stack on exit."""
     stack = Stack(Settings.load()).__enter__()
@@ -216,7 +217,7 @@ def ensure_admin(stack: Stack) -> bool:
     return True
 
 
-def build_app(stack: Stack, close: Any = None) -> Litestar:
+def build_app(stack: Stack, close: Any = None) -> ManifestFastPath:
     settings = stack.settings
     assert stack.registry is not None
     ensure_admin(stack)
@@ -268,4 +269,5 @@ def build_app(stack: Stack, close: Any = None) -> Litestar:
         write_wait=settings.write_wait,
         lifespan=[lifespan],
     )
-    return create_app(services)
+    # manifest GETs and HEADs with a token that grants them skip Litestar (api.fastpath)
+    return ManifestFastPath(create_app(services), services)
