@@ -65,6 +65,11 @@ def _ok(answer: httpx.Response, status: int = 200) -> Any:
     return body["data"]
 
 
+def _post(url: str, path: str, session: str | None, body: dict[str, Any]) -> Any:
+    """POST an /api body that must be created (201); its data."""
+    return _ok(call(url, "POST", path, session, json=body), 201)
+
+
 def api_token(reg: RegistryProcess, user: str) -> str:
     return token_of(reg.url, user, PASSWORDS[user])
 
@@ -90,12 +95,12 @@ def acme(stack) -> str:
     """The namespace acme, created by olive, with a member of every other role."""
     reg, _ = stack
     olive = api_token(reg, "olive")
-    created = _ok(call(reg.url, "POST", "/api/namespaces", olive, json={"name": "acme"}), 201)
+    created = _post(reg.url, "/api/namespaces", olive, {"name": "acme"})
     assert created["role"] == "owner" and created["public"] is False
     for user, role in ROLES.items():
         if user != "olive":
             body = {"username": user, "role": role}
-            _ok(call(reg.url, "POST", "/api/namespaces/acme/members", olive, json=body), 201)
+            _post(reg.url, "/api/namespaces/acme/members", olive, body)
     return "acme"
 
 
@@ -178,7 +183,7 @@ def test_create_namespace_and_manage_members(stack, acme) -> None:
         404,
         "NAMESPACE_UNKNOWN",
     )
-    _ok(call(reg.url, "POST", path, olive, json={"username": "rita", "role": "reader"}), 201)
+    _post(reg.url, path, olive, {"username": "rita", "role": "reader"})
     text = history_text(url)
     for kind in (
         "namespace.created",
@@ -218,26 +223,18 @@ def world(stack, acme) -> dict[str, Any]:
         push_image(admin, "pub/tool", "v1", layers=[b"pub layer"])
         push_image(admin, "vault/secret", "v1", layers=[b"vault layer"])
     rita = api_token(reg, "rita")
-    pat = _ok(
-        call(
-            reg.url,
-            "POST",
-            "/api/tokens",
-            rita,
-            json={"name": "ci-pull", "scopes": [{"namespace": "acme", "actions": ["pull"]}]},
-        ),
-        201,
+    pat = _post(
+        reg.url,
+        "/api/tokens",
+        rita,
+        {"name": "ci-pull", "scopes": [{"namespace": "acme", "actions": ["pull"]}]},
     )
     olive = api_token(reg, "olive")
-    robot = _ok(
-        call(
-            reg.url,
-            "POST",
-            "/api/namespaces/acme/robots",
-            olive,
-            json={"name": "ci", "actions": ["pull", "push"], "expires_in_days": 7},
-        ),
-        201,
+    robot = _post(
+        reg.url,
+        "/api/namespaces/acme/robots",
+        olive,
+        {"name": "ci", "actions": ["pull", "push"], "expires_in_days": 7},
     )
     return {"pat": pat, "robot": robot}
 
@@ -403,16 +400,7 @@ def test_anonymous_pull_only_when_the_operator_turns_it_on(
         reg.start()
         admin_api = token_of(reg.url, *ADMIN)
         for name, public in (("pub", True), ("priv", False)):
-            _ok(
-                call(
-                    reg.url,
-                    "POST",
-                    "/api/namespaces",
-                    admin_api,
-                    json={"name": name, "public": public},
-                ),
-                201,
-            )
+            _post(reg.url, "/api/namespaces", admin_api, {"name": name, "public": public})
         with reg.client(ADMIN) as admin:
             push_image(admin, "pub/app", "v1")
             push_image(admin, "priv/app", "v1")
@@ -526,15 +514,11 @@ def test_an_expired_token_signs_in_no_more(stack) -> None:
 def test_a_disabled_user_s_tokens_sign_in_no_more(stack) -> None:
     reg, _ = stack
     otto = api_token(reg, "otto")
-    issued = _ok(
-        call(
-            reg.url,
-            "POST",
-            "/api/tokens",
-            otto,
-            json={"name": "t", "scopes": [{"namespace": "*", "actions": ["pull"]}]},
-        ),
-        201,
+    issued = _post(
+        reg.url,
+        "/api/tokens",
+        otto,
+        {"name": "t", "scopes": [{"namespace": "*", "actions": ["pull"]}]},
     )
     assert httpx.get(f"{reg.url}/token", auth=("otto", issued["secret"])).status_code == 200
     admin = token_of(reg.url, *ADMIN)
@@ -579,15 +563,8 @@ def test_robots(stack, world) -> None:
         "TOKEN_EXISTS",
     )
     # a second robot, revoked: it signs in no more
-    other = _ok(
-        call(
-            reg.url,
-            "POST",
-            "/api/namespaces/acme/robots",
-            olive,
-            json={"name": "deploy", "actions": ["pull"]},
-        ),
-        201,
+    other = _post(
+        reg.url, "/api/namespaces/acme/robots", olive, {"name": "deploy", "actions": ["pull"]}
     )
     creds = (other["username"], other["secret"])
     assert httpx.get(f"{reg.url}/token", auth=creds).status_code == 200

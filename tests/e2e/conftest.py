@@ -136,6 +136,13 @@ def docker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tool]:
         yield tool
 
 
+def _accept_anything(folder: Path) -> Path:
+    """A containers trust policy that accepts any image (the tests push unsigned ones)."""
+    policy = folder / "policy.json"
+    policy.write_text('{"default":[{"type":"insecureAcceptAnything"}]}')
+    return policy
+
+
 @pytest.fixture(scope="session")
 def skopeo(tmp_path_factory: pytest.TempPathFactory) -> Tool:
     """skopeo with a permissive trust policy of its own and a private temp dir."""
@@ -143,8 +150,7 @@ def skopeo(tmp_path_factory: pytest.TempPathFactory) -> Tool:
     if binary is None:
         pytest.skip("skopeo is not installed (apt-get install skopeo)")
     folder = tmp_path_factory.mktemp("skopeo")
-    policy = folder / "policy.json"
-    policy.write_text('{"default":[{"type":"insecureAcceptAnything"}]}')
+    policy = _accept_anything(folder)
     (folder / "tmp").mkdir()
     return Tool(
         binary,
@@ -160,8 +166,7 @@ def podman(tmp_path_factory: pytest.TempPathFactory) -> Tool:
     if binary is None:
         pytest.skip("podman is not installed (apt-get install podman)")
     folder = tmp_path_factory.mktemp("podman")
-    policy = folder / "policy.json"
-    policy.write_text('{"default":[{"type":"insecureAcceptAnything"}]}')
+    policy = _accept_anything(folder)
     options = (
         f"--root={folder / 'root'}",
         f"--runroot={folder / 'run'}",
