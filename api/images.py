@@ -66,7 +66,8 @@ class Image(msgspec.Struct):
 
 class ImagePage(msgspec.Struct):
     items: list[Image]
-    total: int  # matching images the caller may see
+    total: int  # matching images the caller may see, counted up to 10,000
+    total_exact: bool  # False: more than `total` match
     next_cursor: str | None  # None: this is the last page
 
 
@@ -160,13 +161,16 @@ def _listing(
 
 async def _page(services: Services, q: images.Listing, limit: int) -> ImagePage:
     if q.readable is not None and q.namespace is not None and q.namespace not in q.readable:
-        return ImagePage([], 0, None)  # a namespace the caller may not read looks empty
+        return ImagePage([], 0, True, None)  # a namespace the caller may not read looks empty
     rows = await services.query(images.page, q, limit + 1)
     total = await services.query(images.count, q)
     more = len(rows) > limit
     rows = rows[:limit]
     return ImagePage(
-        [_image(row) for row in rows], total, images.cursor_of(q, rows[-1]) if more else None
+        [_image(row) for row in rows],
+        min(total, images.COUNT_CAP),
+        total <= images.COUNT_CAP,
+        images.cursor_of(q, rows[-1]) if more else None,
     )
 
 

@@ -146,9 +146,17 @@ async def page(conn: Any, q: Listing, limit: int) -> list[ImageRow]:
     return [ImageRow(*row) for row in await cur.fetchall()]
 
 
+COUNT_CAP = 10_000
+
+
 async def count(conn: Any, q: Listing) -> int:
+    """Matching images, counted up to COUNT_CAP + 1: counting a term that matches most of
+    100,000 tags would cost more than the page itself."""
     where, params = _filters(q)
-    cur = await conn.execute(f"SELECT count(*) FROM images{where}", params)
+    cur = await conn.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM images{where} LIMIT %s) AS matching",
+        [*params, COUNT_CAP + 1],
+    )
     return (await cur.fetchone())[0]
 
 

@@ -50,7 +50,7 @@ def _key(item: dict) -> str:
 def test_list_shows_every_tagged_image_with_its_size(world: World) -> None:
     page = _get(world, IMAGES, limit=500)
     found = {_key(item): item for item in page["items"]}
-    assert page["total"] == len(found) == len(world.digests)
+    assert page["total"] == len(found) == len(world.digests) and page["total_exact"]
     assert page["next_cursor"] is None
     for key, digest in world.digests.items():
         item = found[key]
@@ -231,6 +231,7 @@ def test_a_user_never_sees_another_users_private_repositories(world: World) -> N
     assert _get(world, IMAGES, world.alice, namespace="bob") == {
         "items": [],
         "total": 0,
+        "total_exact": True,
         "next_cursor": None,
     }
     # details and deletes of bob's answer as if nothing were there
