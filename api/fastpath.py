@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from api.manifests import _content, _find
+from api.manifests import find_manifest, manifest_bytes
 from api.oci import API_VERSION
 from api.services import Services
 from domain.errors import RegistryError
@@ -59,8 +59,12 @@ class ManifestFastPath:
         if grant is None or not grant.allows("repository", name, _PULL):
             return False
         try:
-            found = await _find(self.services, name, reference)
-            body = await _content(self.services, found.digest) if scope["method"] == "GET" else b""
+            found = await find_manifest(self.services, name, reference)
+            body = (
+                await manifest_bytes(self.services, found.digest)
+                if scope["method"] == "GET"
+                else b""
+            )
         except RegistryError:
             return False
         headers = [

@@ -25,7 +25,7 @@ def _unknown(reference: str) -> RegistryError:
     return RegistryError("MANIFEST_UNKNOWN", detail={"reference": reference})
 
 
-async def _find(services: Services, name: str, reference: str) -> manifests.Found:
+async def find_manifest(services: Services, name: str, reference: str) -> manifests.Found:
     if is_digest(reference):
         try:
             parse_digest(reference)
@@ -41,7 +41,7 @@ async def _find(services: Services, name: str, reference: str) -> manifests.Foun
     return found
 
 
-async def _content(services: Services, digest: str) -> bytes:
+async def manifest_bytes(services: Services, digest: str) -> bytes:
     data = services.manifests.get(digest)
     if data is None:
         data = services.store.read_bytes(digest)
@@ -57,14 +57,14 @@ def _headers(found: manifests.Found) -> dict[str, str]:
 
 async def get(request: Request[Any, Any, Any], services: Services, name: str, reference: str):
     await authorize(request, name, PULL)
-    found = await _find(services, name, reference)
-    data = await _content(services, found.digest)
+    found = await find_manifest(services, name, reference)
+    data = await manifest_bytes(services, found.digest)
     return oci_response(200, data, found.media_type, _headers(found))
 
 
 async def head(request: Request[Any, Any, Any], services: Services, name: str, reference: str):
     await authorize(request, name, PULL)
-    found = await _find(services, name, reference)
+    found = await find_manifest(services, name, reference)
     headers = {**_headers(found), "Content-Length": str(found.size)}
     return Response(
         None,
