@@ -235,3 +235,32 @@ def test_verified_passwords_cache() -> None:
     expired = VerifiedPasswords(ttl=0)
     expired.remember("alice", "$hash1", "pw")
     assert not expired.known("alice", "$hash1", "pw")
+
+
+_entry = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(["repository", "registry", "other"]),
+        "name": st.sampled_from(["a", "a/b", "catalog", "b"]),
+        "actions": st.lists(st.sampled_from(["pull", "push", "delete", "*", "x"]), max_size=3),
+    }
+)
+
+
+@given(
+    st.lists(st.one_of(_entry, st.integers(), st.text(max_size=5)), max_size=5),
+    st.sampled_from(["repository", "registry"]),
+    st.sampled_from(["a", "a/b", "catalog", "ab", "a/"]),
+    st.lists(st.sampled_from(["pull", "push", "delete"]), min_size=1, max_size=3),
+)
+def test_a_grant_allows_nothing_beyond_its_claims(access, kind, name, wanted) -> None:
+    """Whatever the access claims hold (well-formed or not), a request is allowed only if
+    every action it needs is claimed for exactly its type and name (or `*` there)."""
+    grant = grant_of({"sub": "alice", "exp": time.time() + 60, "access": access})
+    claimed = {
+        action
+        for entry in access
+        if isinstance(entry, dict) and (entry["type"], entry["name"]) == (kind, name)
+        for action in entry["actions"]
+    }
+    expected = all(a in claimed or "*" in claimed for a in wanted)
+    assert grant.allows(kind, name, tuple(wanted)) is expected
