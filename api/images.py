@@ -66,7 +66,7 @@ class Image(msgspec.Struct):
 
 class ImagePage(msgspec.Struct):
     items: list[Image]
-    total: int  # matching images the caller may see, counted up to 10,000
+    total: int  # matching images the caller may see, counted up to 100,000 (search: 1,000)
     total_exact: bool  # False: more than `total` match
     next_cursor: str | None  # None: this is the last page
 
@@ -162,14 +162,21 @@ def _listing(
 async def _page(services: Services, q: images.Listing, limit: int) -> ImagePage:
     if q.readable is not None and q.namespace is not None and q.namespace not in q.readable:
         return ImagePage([], 0, True, None)  # a namespace the caller may not read looks empty
-    rows = await services.query(images.page, q, limit + 1)
-    total = await services.query(images.count, q)
+    cap = images.count_cap(q)
+    found = None
+    if q.search is not None:
+        found = await services.query(images.few, q, limit + 1)
+    if found is not None:
+        rows, total = found
+    else:  # a list, or a search matching many: more than the cap when a search
+        rows = await services.query(images.page, q, limit + 1)
+        total = await services.query(images.count, q) if q.search is None else cap + 1
     more = len(rows) > limit
     rows = rows[:limit]
     return ImagePage(
         [_image(row) for row in rows],
-        min(total, images.COUNT_CAP),
-        total <= images.COUNT_CAP,
+        min(total, cap),
+        total <= cap,
         images.cursor_of(q, rows[-1]) if more else None,
     )
 

@@ -119,6 +119,12 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
+def _custom_plan(q: Listing) -> bool | None:
+    """Never a prepared statement for a search: its plan must see the pattern (a trigram
+    index scan suits `org7/`, an ordered scan `e`); a generic plan would pick one for all."""
+    return False if q.search is not None else None
+
+
 def _filters(q: Listing) -> tuple[str, list[Any]]:
     sql, params = " WHERE true", []
     if q.readable is not None:
@@ -133,29 +139,70 @@ def _filters(q: Listing) -> tuple[str, list[Any]]:
     return sql, params
 
 
-async def page(conn: Any, q: Listing, limit: int) -> list[ImageRow]:
-    """One page of images in keyset order (fetch limit + 1 to know whether more follow)."""
-    where, params = _filters(q)
+def _after(q: Listing) -> tuple[str, list[Any], str]:
+    """(the condition of the page's start, its parameters, the ORDER BY list)."""
     after, order = keyset.clause(SORTS[q.sort], q.order)
-    if q.after is not None:
-        where += f" AND {after}"
-        params += list(q.after)
+    if q.after is None:
+        return "", [], order
+    return f" AND {after}", list(q.after), order
+
+
+async def page(conn: Any, q: Listing, limit: int) -> list[ImageRow]:
+    """One page of images in keyset order (fetch limit + 1 to know whether more follow),
+    walking the index of the sort order."""
+    where, params = _filters(q)
+    after, more, order = _after(q)
     cur = await conn.execute(
-        f"SELECT {_COLUMNS} FROM images{where} ORDER BY {order} LIMIT %s", [*params, limit]
+        f"SELECT {_COLUMNS} FROM images{where}{after} ORDER BY {order} LIMIT %s",
+        [*params, *more, limit],
+        prepare=_custom_plan(q),
     )
     return [ImageRow(*row) for row in await cur.fetchall()]
 
 
-COUNT_CAP = 10_000
+async def few(conn: Any, q: Listing, limit: int) -> tuple[list[ImageRow], int] | None:
+    """A page and the total of a search that matches at most SEARCH_COUNT_CAP images, found
+    in one pass (the trigram index where there is one, else one scan) and sorted after; None
+    when more match — then `page` fills quickly in index order. Walking the index for a rare
+    term would pass every row before its matches, which cluster (`org7/` in name order)."""
+    where, params = _filters(q)
+    after, more, order = _after(q)
+    page_order = ", ".join(f"p.{part}" for part in order.split(", "))
+    cur = await conn.execute(
+        # one row at least (the count), even when no image matches or the page is past the end
+        f"WITH matching AS MATERIALIZED (SELECT {_COLUMNS} FROM images{where} LIMIT %s)"
+        f" SELECT p.*, c.total FROM (SELECT count(*) AS total FROM matching) AS c"
+        f" LEFT JOIN LATERAL (SELECT {_COLUMNS} FROM matching WHERE true{after}"
+        f" ORDER BY {order} LIMIT %s) AS p ON true ORDER BY {page_order}",
+        [*params, SEARCH_COUNT_CAP + 1, *more, limit],
+        prepare=False,
+    )
+    found = await cur.fetchall()
+    total = found[0][-1]
+    rows = [ImageRow(*row[:-1]) for row in found if row[0] is not None]
+    if total > SEARCH_COUNT_CAP:
+        return None
+    return rows, total
+
+
+# Counting stops here: a list's count walks an index (cheap per row), a search's evaluates
+# the pattern on every row it passes, so counting a term that matches most of 100,000 tags
+# would cost more than the page itself.
+LIST_COUNT_CAP = 100_000
+SEARCH_COUNT_CAP = 1_000
+
+
+def count_cap(q: Listing) -> int:
+    return SEARCH_COUNT_CAP if q.search is not None else LIST_COUNT_CAP
 
 
 async def count(conn: Any, q: Listing) -> int:
-    """Matching images, counted up to COUNT_CAP + 1: counting a term that matches most of
-    100,000 tags would cost more than the page itself."""
+    """Matching images, counted up to count_cap(q) + 1."""
     where, params = _filters(q)
     cur = await conn.execute(
         f"SELECT count(*) FROM (SELECT 1 FROM images{where} LIMIT %s) AS matching",
-        [*params, COUNT_CAP + 1],
+        [*params, count_cap(q) + 1],
+        prepare=_custom_plan(q),
     )
     return (await cur.fetchone())[0]
 
