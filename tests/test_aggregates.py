@@ -318,12 +318,22 @@ def test_commands_emit_events_once(app: Registry) -> None:
     assert app.link_blob("r", C, 3, who) is None  # idempotent repeat: nothing stored
     p1 = app.push_manifest("r", A, 10, info(), "latest", who)
     assert app.push_manifest("r", A, 10, info(), "latest", who) is None
-    assert kinds(app) == ["repository.created", "blob.linked", "manifest.pushed", "tag.moved"]
+    # the first push into a namespace that does not exist yet (`library`) creates it
+    assert kinds(app) == [
+        "namespace.created",
+        "repository.created",
+        "blob.linked",
+        "manifest.pushed",
+        "tag.moved",
+    ]
     p2 = app.push_manifest("r", B, 10, info(subject=A), "latest", who)
     assert p2 > p1
     assert kinds(app, p1) == ["manifest.pushed", "tag.moved"]
     assert app.tag_digest("r", "latest") == B
     assert app.manifest_exists("r", A) and app.blob_linked("r", C)
+    head = app.recorder.max_notification_id()
+    app.link_blob("other", C, 3, who)  # the namespace exists now
+    assert kinds(app, head) == ["repository.created", "blob.linked"]
 
 
 def test_delete_and_recreate_through_commands(app: Registry) -> None:

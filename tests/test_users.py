@@ -322,7 +322,8 @@ def test_users_view_and_queries(pg_app: Registry, database_url: str) -> None:
         ("erin", "admin", True, pg_app.find_user("erin").password_hash),
     ]
     erin = table[1]
-    assert erin[4:] == (created, "cli", disabled)  # event timestamps, not now()
+    assert erin[4:7] == (created, "cli", disabled)  # event timestamps, not now()
+    assert erin[7] == created  # password_changed_at: set at registration
 
     async def queries() -> None:
         async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
