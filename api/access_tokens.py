@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 from litestar import Request, Response, delete, get, post
 
 from api.auth import api_caller
 from api.namespaces import visible_namespace
+from api.schema import Envelope, documented_body, errors
 from api.services import Services
 from api.session import MAX_BODY, json_object, ok, text_field
 from domain.access_tokens import (
@@ -41,6 +43,65 @@ from domain.errors import RegistryError
 from projections import access_tokens
 
 DEFAULT_DAYS = 90
+Action = Literal["pull", "push", "delete"]
+
+
+# The shapes for the OpenAPI document (the handlers check bodies themselves).
+class TokenScope(msgspec.Struct):
+    namespace: str  # a namespace, or "*" (alone) for any
+    actions: list[Action]
+
+
+class NewToken(msgspec.Struct):
+    name: str
+    scopes: list[TokenScope]
+    expires_in_days: int | msgspec.UnsetType = msgspec.UNSET  # 1 to 3650, default 90
+    description: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class NewRobot(msgspec.Struct):
+    name: str
+    actions: list[Action]
+    expires_in_days: int | msgspec.UnsetType = msgspec.UNSET
+    description: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class TokenOut(msgspec.Struct):
+    id: str
+    name: str
+    description: str
+    expires_at: datetime
+    expired: bool
+    created_at: datetime
+    created_by: str
+    revoked: bool
+    revoked_at: datetime | None
+    scopes: list[TokenScope]
+
+
+class IssuedToken(TokenOut):
+    secret: str  # shown this once
+
+
+class RobotOut(msgspec.Struct):
+    id: str
+    username: str  # robot$<namespace>+<name>: the docker login username
+    namespace: str
+    name: str
+    description: str
+    actions: list[Action]
+    expires_at: datetime
+    expired: bool
+    created_at: datetime
+    created_by: str
+    revoked: bool
+    revoked_at: datetime | None
+
+
+class IssuedRobot(RobotOut):
+    secret: str  # shown this once
+
+
 _TOKEN_FIELDS = {"name", "scopes", "expires_in_days", "description"}
 _ROBOT_FIELDS = {"name", "actions", "expires_in_days", "description"}
 
@@ -83,8 +144,15 @@ async def _issued(services: Services, token_id: str, secret: str) -> Response[An
     return ok({**_public(row), "secret": secret}, status=201)
 
 
-@post("/api/tokens", status_code=201, request_max_body_size=MAX_BODY)
-async def issue_token(request: Request[Any, Any, Any]) -> Response[Any]:
+@post(
+    "/api/tokens",
+    status_code=201,
+    request_max_body_size=MAX_BODY,
+    tags=["tokens"],
+    dependencies=documented_body(NewToken),
+    responses=errors(),
+)
+async def issue_token(request: Request[Any, Any, Any]) -> Response[Envelope[IssuedToken]]:
     services: Services = request.app.state.services
     caller = await api_caller(request)
     body = await json_object(request)
@@ -107,15 +175,17 @@ async def issue_token(request: Request[Any, Any, Any]) -> Response[Any]:
     return await _issued(services, token_id, secret)
 
 
-@get("/api/tokens")
-async def list_tokens(request: Request[Any, Any, Any]) -> Response[Any]:
+@get("/api/tokens", tags=["tokens"], responses=errors())
+async def list_tokens(request: Request[Any, Any, Any]) -> Response[Envelope[list[TokenOut]]]:
     services: Services = request.app.state.services
     caller = await api_caller(request)
     return ok([_public(row) for row in await services.query(access_tokens.of_user, caller.actor)])
 
 
-@delete("/api/tokens/{token_id:str}", status_code=200)
-async def revoke_token(request: Request[Any, Any, Any], token_id: str) -> Response[Any]:
+@delete("/api/tokens/{token_id:str}", status_code=200, tags=["tokens"], responses=errors(404))
+async def revoke_token(
+    request: Request[Any, Any, Any], token_id: str
+) -> Response[Envelope[TokenOut]]:
     services: Services = request.app.state.services
     caller = await api_caller(request)
     row = await services.query(access_tokens.get, token_id) if len(token_id) <= 64 else None
@@ -126,8 +196,17 @@ async def revoke_token(request: Request[Any, Any, Any], token_id: str) -> Respon
     return ok(_public(await services.query(access_tokens.get, token_id)))
 
 
-@post("/api/namespaces/{name:str}/robots", status_code=201, request_max_body_size=MAX_BODY)
-async def create_robot(request: Request[Any, Any, Any], name: str) -> Response[Any]:
+@post(
+    "/api/namespaces/{name:str}/robots",
+    status_code=201,
+    request_max_body_size=MAX_BODY,
+    tags=["robots"],
+    dependencies=documented_body(NewRobot),
+    responses=errors(403, 404, 409),
+)
+async def create_robot(
+    request: Request[Any, Any, Any], name: str
+) -> Response[Envelope[IssuedRobot]]:
     services: Services = request.app.state.services
     body = await json_object(request)
     label, description, expires_at = _fields(body, _ROBOT_FIELDS)
@@ -150,15 +229,24 @@ async def create_robot(request: Request[Any, Any, Any], name: str) -> Response[A
     return await _issued(services, username, secret)
 
 
-@get("/api/namespaces/{name:str}/robots")
-async def list_robots(request: Request[Any, Any, Any], name: str) -> Response[Any]:
+@get("/api/namespaces/{name:str}/robots", tags=["robots"], responses=errors(403, 404))
+async def list_robots(
+    request: Request[Any, Any, Any], name: str
+) -> Response[Envelope[list[RobotOut]]]:
     services: Services = request.app.state.services
     await visible_namespace(request, name, manage=True)
     return ok([_public(row) for row in await services.query(access_tokens.robots, name)])
 
 
-@delete("/api/namespaces/{name:str}/robots/{robot:str}", status_code=200)
-async def revoke_robot(request: Request[Any, Any, Any], name: str, robot: str) -> Response[Any]:
+@delete(
+    "/api/namespaces/{name:str}/robots/{robot:str}",
+    status_code=200,
+    tags=["robots"],
+    responses=errors(403, 404),
+)
+async def revoke_robot(
+    request: Request[Any, Any, Any], name: str, robot: str
+) -> Response[Envelope[RobotOut]]:
     services: Services = request.app.state.services
     caller, _, _ = await visible_namespace(request, name, manage=True)
     username = robot if robot.startswith("robot$") else robot_name(name, robot)

@@ -15,16 +15,68 @@ A namespace the caller may not see answers 404 NAMESPACE_UNKNOWN, as one that do
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
+import msgspec
 from litestar import Request, Response, delete, get, patch, post
 
 from api.auth import ApiCaller, api_caller
+from api.schema import Envelope, documented_body, errors
 from api.services import Services
 from api.session import MAX_BODY, json_object, ok, text_field
 from domain.errors import RegistryError
 from domain.namespaces import OWNER, check_member_role, check_namespace, is_valid_namespace
 from projections import namespaces
+
+MemberRole = Literal["owner", "maintainer", "developer", "reader"]
+_TAGS = ["namespaces"]
+
+
+# The shapes for the OpenAPI document (the handlers check bodies themselves).
+class MemberOut(msgspec.Struct):
+    username: str
+    role: str
+    added_at: datetime
+    added_by: str
+
+
+class NamespaceOut(msgspec.Struct):
+    name: str
+    public: bool
+    personal: bool
+    role: str | None  # the caller's role there (None: not a member)
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+
+
+class NamespaceDetail(NamespaceOut):
+    members: list[MemberOut]
+
+
+class Removed(msgspec.Struct):
+    namespace: str
+    username: str
+    removed: bool
+
+
+class NewNamespace(msgspec.Struct):
+    name: str
+    public: bool | msgspec.UnsetType = msgspec.UNSET  # default false
+
+
+class NamespaceChange(msgspec.Struct):
+    public: bool
+
+
+class NewMember(msgspec.Struct):
+    username: str
+    role: MemberRole
+
+
+class MemberChange(msgspec.Struct):
+    role: MemberRole
 
 
 def _public(row: namespaces.NamespaceRow, role: str | None) -> dict[str, Any]:
@@ -86,8 +138,10 @@ async def _answer(request: Request[Any, Any, Any], name: str, status: int = 200)
     return ok(found, status=status)
 
 
-@get("/api/namespaces")
-async def list_namespaces(request: Request[Any, Any, Any]) -> Response[Any]:
+@get("/api/namespaces", tags=_TAGS, responses=errors())
+async def list_namespaces(
+    request: Request[Any, Any, Any],
+) -> Response[Envelope[list[NamespaceOut]]]:
     services: Services = request.app.state.services
     caller = await api_caller(request)
     rows = await services.query(namespaces.listing, None if caller.is_admin else caller.actor)
@@ -95,8 +149,15 @@ async def list_namespaces(request: Request[Any, Any, Any]) -> Response[Any]:
     return ok([_public(r, roles[r.name].role if r.name in roles else None) for r in rows])
 
 
-@post("/api/namespaces", status_code=201, request_max_body_size=MAX_BODY)
-async def create_namespace(request: Request[Any, Any, Any]) -> Response[Any]:
+@post(
+    "/api/namespaces",
+    status_code=201,
+    request_max_body_size=MAX_BODY,
+    tags=_TAGS,
+    dependencies=documented_body(NewNamespace),
+    responses=errors(409),
+)
+async def create_namespace(request: Request[Any, Any, Any]) -> Response[Envelope[NamespaceDetail]]:
     services: Services = request.app.state.services
     caller = await api_caller(request)
     body = await json_object(request)
@@ -109,13 +170,23 @@ async def create_namespace(request: Request[Any, Any, Any]) -> Response[Any]:
     return await _answer(request, name, 201)
 
 
-@get("/api/namespaces/{name:str}")
-async def show_namespace(request: Request[Any, Any, Any], name: str) -> Response[Any]:
+@get("/api/namespaces/{name:str}", tags=_TAGS, responses=errors(404))
+async def show_namespace(
+    request: Request[Any, Any, Any], name: str
+) -> Response[Envelope[NamespaceDetail]]:
     return await _answer(request, name)
 
 
-@patch("/api/namespaces/{name:str}", request_max_body_size=MAX_BODY)
-async def change_namespace(request: Request[Any, Any, Any], name: str) -> Response[Any]:
+@patch(
+    "/api/namespaces/{name:str}",
+    request_max_body_size=MAX_BODY,
+    tags=_TAGS,
+    dependencies=documented_body(NamespaceChange),
+    responses=errors(403, 404),
+)
+async def change_namespace(
+    request: Request[Any, Any, Any], name: str
+) -> Response[Envelope[NamespaceDetail]]:
     services: Services = request.app.state.services
     body = await json_object(request)
     _only(body, "public")
@@ -127,8 +198,17 @@ async def change_namespace(request: Request[Any, Any, Any], name: str) -> Respon
     return await _answer(request, name)
 
 
-@post("/api/namespaces/{name:str}/members", status_code=201, request_max_body_size=MAX_BODY)
-async def add_member(request: Request[Any, Any, Any], name: str) -> Response[Any]:
+@post(
+    "/api/namespaces/{name:str}/members",
+    status_code=201,
+    request_max_body_size=MAX_BODY,
+    tags=_TAGS,
+    dependencies=documented_body(NewMember),
+    responses=errors(403, 404, 409),
+)
+async def add_member(
+    request: Request[Any, Any, Any], name: str
+) -> Response[Envelope[NamespaceDetail]]:
     services: Services = request.app.state.services
     body = await json_object(request)
     _only(body, "username", "role")
@@ -139,8 +219,16 @@ async def add_member(request: Request[Any, Any, Any], name: str) -> Response[Any
     return await _answer(request, name, 201)
 
 
-@patch("/api/namespaces/{name:str}/members/{username:str}", request_max_body_size=MAX_BODY)
-async def change_member(request: Request[Any, Any, Any], name: str, username: str) -> Response[Any]:
+@patch(
+    "/api/namespaces/{name:str}/members/{username:str}",
+    request_max_body_size=MAX_BODY,
+    tags=_TAGS,
+    dependencies=documented_body(MemberChange),
+    responses=errors(403, 404, 409),
+)
+async def change_member(
+    request: Request[Any, Any, Any], name: str, username: str
+) -> Response[Envelope[NamespaceDetail]]:
     services: Services = request.app.state.services
     body = await json_object(request)
     _only(body, "role")
@@ -153,8 +241,15 @@ async def change_member(request: Request[Any, Any, Any], name: str, username: st
     return await _answer(request, name)
 
 
-@delete("/api/namespaces/{name:str}/members/{username:str}", status_code=200)
-async def remove_member(request: Request[Any, Any, Any], name: str, username: str) -> Response[Any]:
+@delete(
+    "/api/namespaces/{name:str}/members/{username:str}",
+    status_code=200,
+    tags=_TAGS,
+    responses=errors(403, 404, 409),
+)
+async def remove_member(
+    request: Request[Any, Any, Any], name: str, username: str
+) -> Response[Envelope[Removed]]:
     services: Services = request.app.state.services
     caller = await api_caller(request)
     leaving = username == caller.actor  # every member may leave

@@ -102,6 +102,9 @@ def openapi_config(version: str) -> OpenAPIConfig:
         tags=[
             Tag(name="auth", description="sign in and out"),
             Tag(name="users", description="user management (system admins)"),
+            Tag(name="namespaces", description="namespaces, visibility and members with roles"),
+            Tag(name="tokens", description="personal access tokens (docker login passwords)"),
+            Tag(name="robots", description="robot accounts of a namespace"),
             Tag(name="images", description="tagged images: list, search, details, delete"),
             Tag(name="repositories", description="repositories: list, delete"),
             Tag(name="history", description="the audit log, and live as Server-Sent Events"),
