@@ -195,10 +195,12 @@ def phase_rss(server: servers.Server, cfg: Config, res: Result, rep: int) -> Non
     pid = server.pid
     procs = servers.tree(pid)
     res.figures["rss_idle_mib"] = servers.tree_rss_kib(pid) / 1024
+    c = workload.Client(server.url)
+    # the token before the measurement: signing in checks a password with argon2id, which
+    # takes 64 MiB for a moment (not part of the push; at most 2 such checks run at once)
+    c.authorize("bench/big")
     idle = {p: servers.status_kib(p, "VmRSS") for p in procs}
     hwm_before = {p: servers.status_kib(p, "VmHWM") for p in procs}
-    c = workload.Client(server.url)
-    c.authorize("bench/big")  # the token before the measurement
     with cpu_meter(server, res.cpu, "big push (RSS)"), RssSampler(pid) as sampler:
         t0 = time.monotonic()
         timing = workload.push_monolithic(c, "bench/big", seed, cfg.big, digest)
