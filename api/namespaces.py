@@ -3,7 +3,8 @@
 - `GET /api/namespaces` → the namespaces the caller may see (members, public ones; admins
   all), each with the caller's role;
 - `POST /api/namespaces {"name","public"}` → 201; any signed-in user may create one and is
-  its first owner (a name taken by a user or another namespace: 409 NAMESPACE_EXISTS);
+  its first owner (a name taken by a user or another namespace: 409 NAMESPACE_EXISTS;
+  `library`, the namespace of names without a slash, only system admins);
 - `GET /api/namespaces/{name}` → the namespace with its members;
 - `PATCH /api/namespaces/{name} {"public"}` → owners and system admins;
 - `POST /api/namespaces/{name}/members {"username","role"}`, `PATCH …/members/{username}
@@ -26,6 +27,7 @@ from api.schema import Envelope, documented_body, errors
 from api.services import Services
 from api.session import MAX_BODY, json_object, ok, text_field
 from domain.errors import RegistryError
+from domain.names import ROOT_NAMESPACE
 from domain.namespaces import OWNER, check_member_role, check_namespace, is_valid_namespace
 from projections import namespaces
 
@@ -164,6 +166,8 @@ async def create_namespace(request: Request[Any, Any, Any]) -> Response[Envelope
     _only(body, "name", "public")
     name = check_namespace(text_field(body, "name") or "")
     public = _public_flag(body)
+    if name == ROOT_NAMESPACE and not caller.is_admin:  # whoever owned it would own `myapp`
+        raise RegistryError("DENIED", f"only system admins may create {ROOT_NAMESPACE!r}")
     await services.command(
         services.registry.create_namespace, name, caller.actor, public, caller.caller
     )

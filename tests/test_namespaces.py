@@ -194,6 +194,13 @@ def test_create_namespace_and_manage_members(stack, acme) -> None:
         assert kind in text
 
 
+def test_only_admins_create_the_root_namespace(stack) -> None:
+    reg, _ = stack
+    olive = api_token(reg, "olive")
+    answer = call(reg.url, "POST", "/api/namespaces", olive, json={"name": "library"})
+    refused(answer, 403, "DENIED")
+
+
 def test_api_needs_a_session(stack) -> None:
     reg, _ = stack
     refused(call(reg.url, "GET", "/api/namespaces"), 401, "UNAUTHORIZED")
