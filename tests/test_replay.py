@@ -25,6 +25,7 @@ from hypothesis.stateful import (
 )
 
 from cyp_registry.wiring import eventsourcing_env
+from domain.access_tokens import PERSONAL, ROBOT, new_personal_secret, robot_name
 from domain.aggregates import Tag
 from domain.errors import RegistryError
 from domain.manifests import OCI_MANIFEST, ManifestInfo
@@ -41,6 +42,11 @@ TABLES = {
     "blob_links": "repository, digest",
     "referrers": "repository, subject, digest",
     "users": "name",
+    "namespaces": "name",
+    "namespace_members": "namespace, username",
+    "access_tokens": "token_id",
+    "revoked_tokens": "jti",
+    "login_failures": "position",
     "history": "position",
     "images": "repository, tag",
     "image_manifests": "repository, digest",
@@ -52,6 +58,7 @@ TABLES = {
     "view_positions": "view",
 }
 WHO = Caller("tester", "127.0.0.1")
+ROLES = ("owner", "maintainer", "developer", "reader")
 
 
 def sha(text: str) -> str:
@@ -160,6 +167,11 @@ def test_replay_equals_live(app: Registry, conn: psycopg.Connection[Any], databa
             super().__init__()
             prefix = unique("p")  # each example has repositories of its own
             self.repos = [f"{prefix}/app", f"{prefix}/lib/base"]
+            # identity: users (each with a personal namespace), organisations, members, tokens
+            self.users = [f"{prefix}u{i}" for i in range(2)]
+            self.orgs = [f"{prefix}o{i}" for i in range(2)]
+            self.members: dict[str, dict[str, str]] = {}  # namespace -> user -> role
+            self.tokens: dict[str, bool] = {}  # token id -> revoked
             self.live_repos: set[str] = set()
             self.manifests: dict[tuple[str, str], ManifestInfo] = {}
             self.tags: dict[tuple[str, str], str] = {}
@@ -285,12 +297,80 @@ def test_replay_equals_live(app: Registry, conn: psycopg.Connection[Any], databa
                 self.tags = {k: v for k, v in self.tags.items() if k[0] != name}
                 self.blobs = {k for k in self.blobs if k[0] != name}
 
+        @rule(user=st.integers(0, 1))
+        def register_user(self, user: int) -> None:
+            name = self.users[user]
+            if name in self.members:
+                return
+            app.register_user(name, "password-1", "user", WHO)
+            self.members[name] = {name: "owner"}
+
+        @rule(org=st.integers(0, 1), owner=st.integers(0, 1), public=st.booleans())
+        def create_namespace(self, org: int, owner: int, public: bool) -> None:
+            name, user = self.orgs[org], self.users[owner]
+            if name in self.members or user not in self.members:
+                return
+            app.create_namespace(name, user, public, WHO)
+            self.members[name] = {user: "owner"}
+
+        @rule(ns=st.integers(0, 3), user=st.integers(0, 1), role=st.sampled_from(ROLES))
+        def set_member(self, ns: int, user: int, role: str) -> None:
+            namespace, name = (self.users + self.orgs)[ns], self.users[user]
+            members = self.members.get(namespace)
+            if members is None or name not in self.members:
+                return
+            others = [u for u, r in members.items() if r == "owner" and u != name]
+            if members.get(name) == "owner" and role != "owner" and not others:
+                with pytest.raises(RegistryError):  # the last owner stays
+                    app.set_member(namespace, name, role, WHO)
+                return
+            app.set_member(namespace, name, role, WHO)
+            members[name] = role
+
+        @rule(ns=st.integers(0, 3), user=st.integers(0, 1))
+        def remove_member(self, ns: int, user: int) -> None:
+            namespace, name = (self.users + self.orgs)[ns], self.users[user]
+            members = self.members.get(namespace)
+            if members is None:
+                return
+            others = [u for u, r in members.items() if r == "owner" and u != name]
+            if name not in members or (members[name] == "owner" and not others):
+                with pytest.raises(RegistryError):
+                    app.remove_member(namespace, name, WHO)
+                return
+            app.remove_member(namespace, name, WHO)
+            del members[name]
+
+        @rule(ns=st.integers(0, 3), robot=st.booleans())
+        def issue_token(self, ns: int, robot: bool) -> None:
+            namespace = (self.users + self.orgs)[ns]
+            if namespace not in self.members:
+                return
+            if robot:
+                token_id = robot_name(namespace, f"r{len(self.tokens)}")
+                kind, principal, home = ROBOT, token_id, namespace
+            else:
+                token_id, _ = new_personal_secret()
+                kind, principal, home = PERSONAL, self.users[0], ""
+            app.issue_access_token(
+                token_id, kind, principal, home, "t", "", {namespace: ["pull"]}, 2**31, "s", WHO
+            )
+            self.tokens[token_id] = False
+
+        @rule(data=st.data())
+        def revoke_token(self, data: st.DataObject) -> None:
+            if self.tokens:
+                token_id = data.draw(st.sampled_from(sorted(self.tokens)))
+                app.revoke_access_token(token_id, WHO)
+                self.tokens[token_id] = True
+
         # -- the live views after every step -------------------------------------------------
         @invariant()
         def live_views(self) -> None:
             catch_up(runner, conn)  # "live": the runner catches up after every command
             self.views_are_consistent()
             self.views_show_the_model()
+            self.identity_shows_the_model()
 
         def views_are_consistent(self) -> None:
             dangling = conn.execute(
@@ -365,6 +445,21 @@ def test_replay_equals_live(app: Registry, conn: psycopg.Connection[Any], databa
                 " WHERE m.subject IS DISTINCT FROM r.subject"
             ).fetchall()
             assert wrong_subject == []
+
+        def identity_shows_the_model(self) -> None:
+            for namespace, members in self.members.items():
+                rows = conn.execute(
+                    "SELECT username, role FROM namespace_members WHERE namespace = %s",
+                    (namespace,),
+                ).fetchall()
+                assert dict(rows) == members, namespace
+            for token_id, revoked in self.tokens.items():
+                row = _one(
+                    conn,
+                    "SELECT revoked_at IS NOT NULL FROM access_tokens WHERE token_id = %s",
+                    token_id,
+                )
+                assert row == [revoked], token_id
 
         def views_show_the_model(self) -> None:
             mine = "repository = ANY(%s)"
