@@ -66,7 +66,7 @@ class NewRobot(msgspec.Struct):
     description: str | msgspec.UnsetType = msgspec.UNSET
 
 
-class TokenOut(msgspec.Struct):
+class _Credential(msgspec.Struct):
     id: str
     name: str
     description: str
@@ -76,6 +76,9 @@ class TokenOut(msgspec.Struct):
     created_by: str
     revoked: bool
     revoked_at: datetime | None
+
+
+class TokenOut(_Credential):
     scopes: list[TokenScope]
 
 
@@ -83,19 +86,10 @@ class IssuedToken(TokenOut):
     secret: str  # shown this once
 
 
-class RobotOut(msgspec.Struct):
-    id: str
+class RobotOut(_Credential):
     username: str  # robot$<namespace>+<name>: the docker login username
     namespace: str
-    name: str
-    description: str
     actions: list[Action]
-    expires_at: datetime
-    expired: bool
-    created_at: datetime
-    created_by: str
-    revoked: bool
-    revoked_at: datetime | None
 
 
 class IssuedRobot(RobotOut):
