@@ -343,6 +343,10 @@ def measure(
 
         def each(rep: int, what: str, phase: Phase) -> None:
             for server, res in pairs if rep % 2 == 0 else pairs[::-1]:
+                # Write back every dirty page first: otherwise a measurement pays for the
+                # writeback of what the one before left in the page cache (Distribution never
+                # fsyncs, so its data is flushed by the kernel during whatever runs next).
+                os.sync()
                 waited, others = wait_quiet(cfg.quiet_wait)
                 res.waited += waited
                 busy = others >= 0.3
@@ -591,7 +595,8 @@ def report(results: list[Result], diag: Result | None, cfg: Config, tool: str) -
         f"{cfg.big // MiB} MiB, {cfg.images} images over {cfg.repos} repositories with "
         f"{cfg.push_workers} workers, manifest GETs {cfg.connections} connections for "
         f"{cfg.seconds:.0f}s; best of {cfg.reps} run(s), the registries alternating"
-        f"{' (--quick)' if cfg.quick else ''}",
+        f"{' (--quick)' if cfg.quick else ''}; dirty pages written back (`sync`) before each"
+        " measurement, outside its timing",
         "",
         *rows,
         "",
