@@ -48,8 +48,10 @@ def token_id_of(username: str, secret: str) -> str | None:
     return pat_id(secret)
 
 
-async def _token_principal(services: Services, token_id: str, subject: str) -> Principal:
-    found = await services.query(access_tokens.secret, token_id)
+async def _token_principal(
+    services: Services, found: access_tokens.Secret | None, subject: str
+) -> Principal:
+    """The principal of a token (its row in the view) used by `subject`, as it is now."""
     if found is None or found.principal != subject:
         raise TokenRefused("invalid credentials")
     if found.revoked:
@@ -73,15 +75,16 @@ async def with_token(services: Services, username: str, secret: str) -> SignedIn
     found = await services.query(access_tokens.secret, token_id)
     if found is None or not secret_matches(secret, found.secret_hash):
         raise TokenRefused("invalid credentials")
-    return SignedIn(await _token_principal(services, token_id, username), token_id)
+    return SignedIn(await _token_principal(services, found, username), token_id)
 
 
 async def resolve(services: Services, subject: str, credential: str) -> Principal | None:
     """The principal of an earlier sign-in (a refresh token, an access token's `cred`) as
     it is now; None if it may no longer sign in (revoked, expired, disabled, unknown)."""
     if credential:
+        found = await services.query(access_tokens.secret, credential)
         try:
-            return await _token_principal(services, credential, subject)
+            return await _token_principal(services, found, subject)
         except TokenRefused:
             return None
     if not is_valid_username(subject):
@@ -117,16 +120,13 @@ async def readable(services: Services, principal: Principal) -> list[str] | None
     return visible_namespaces(principal, base)
 
 
-async def pull_namespaces(services: Services, grant: Grant | None) -> list[str] | None:
+async def pull_namespaces(services: Services, token: Grant | None) -> list[str] | None:
     """The namespaces whose repositories the holder of a /v2 token may pull (None: all):
     what the catalog shows and where a mount without `from` may look."""
-    if grant is None:
+    if token is None:
         return []
-    principal = await principal_of(services, grant)
+    if not token.subject:
+        principal: Principal | None = ANONYMOUS
+    else:
+        principal = await resolve(services, token.subject, token.credential)
     return [] if principal is None else await readable(services, principal)
-
-
-async def principal_of(services: Services, grant: Grant) -> Principal | None:
-    if not grant.subject:
-        return ANONYMOUS
-    return await resolve(services, grant.subject, grant.credential)
