@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import anyio.to_thread
 from psycopg_pool import AsyncConnectionPool
 
@@ -67,6 +68,9 @@ class Services:
     api_tokens: ApiTokens | None = None
     # Passwords verified lately (argon2id once per few minutes per user, not per /token).
     verified: VerifiedPasswords = field(default_factory=VerifiedPasswords)
+    # argon2id takes 64 MiB and a core per check: at most two at once, so a burst of sign-ins
+    # (or of wrong passwords) queues instead of taking the memory of dozens.
+    hashing: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(2))
 
     def __post_init__(self) -> None:
         if self.tokens is not None and self.token_cache is None:

@@ -29,7 +29,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-import anyio
 import anyio.to_thread
 from litestar import Request, Response, get, post
 
@@ -44,19 +43,6 @@ from domain.throttle import THROTTLED, retry_after, retry_after_header
 from projections import login_failures, users
 
 METHOD = "docker"
-# argon2id takes 64 MiB and a core per check: at most this many at once, so a burst of
-# sign-ins (or of wrong passwords) queues instead of taking the memory of dozens.
-MAX_HASHING = 2
-_limiter: anyio.CapacityLimiter | None = None
-
-
-def _hashing() -> anyio.CapacityLimiter:
-    global _limiter
-    if _limiter is None:  # made in the running event loop, on first use
-        _limiter = anyio.CapacityLimiter(MAX_HASHING)
-    return _limiter
-
-
 _MAX_FORM = 64 * 1024
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -199,7 +185,7 @@ async def sign_in(
     user = await services.query(users.credentials, username) if known else None
     cached = user is not None and services.verified.known(user.name, user.password_hash, password)
     ok = cached or await anyio.to_thread.run_sync(
-        verify_password, user.password_hash if user else None, password, limiter=_hashing()
+        verify_password, user.password_hash if user else None, password, limiter=services.hashing
     )
     if ok and user is not None and not cached:
         services.verified.remember(user.name, user.password_hash, password)
