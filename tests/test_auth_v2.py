@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -535,7 +536,7 @@ def _keys_cli(reg: RegistryProcess, *args: str) -> subprocess.CompletedProcess[s
     )
 
 
-def test_key_rotation_keeps_old_tokens_valid(stack) -> None:
+def test_key_rotation_keeps_old_tokens_valid(stack, tmp_path: Path) -> None:
     reg, _ = stack
 
     def kid(value: str) -> str:
@@ -550,9 +551,20 @@ def test_key_rotation_keeps_old_tokens_valid(stack) -> None:
     assert httpx.get(f"{reg.url}/v2/", headers=bearer(before[0])).status_code == 200
     listed = _keys_cli(reg, "list")
     assert old_kid in listed.stdout and f"{kid(new)}  (current)" in listed.stdout
+    # the old key, kept aside: fresh tokens signed with it tell when the server let it go
+    aside = tmp_path / "old-key"
+    aside.mkdir()
+    for pem in (reg.data_dir / "keys").glob(f"*{old_kid}*.pem"):
+        shutil.copy(pem, aside / pem.name)
+    old_signer = Tokens(KeyRing(aside).load(create=False), "cyp-registry", SERVICE, 300)
     removed = _keys_cli(reg, "remove", old_kid)
     assert removed.returncode == 0, removed.stderr
-    time.sleep(1.2)
+
+    def fresh_old_token_refused() -> bool:
+        fresh, _ = old_signer.issue("admin", [])
+        return httpx.get(f"{reg.url}/v2/", headers=bearer(fresh)).status_code == 401
+
+    assert wait_until(fresh_old_token_refused)  # the server rereads its keys about once a second
     # a token of the removed key the registry has not cached is refused; new ones still work
     _assert_unauthorized(httpx.get(f"{reg.url}/v2/", headers=bearer(before[1])), _challenge(reg))
     assert httpx.get(f"{reg.url}/v2/", headers=bearer(new)).status_code == 200
