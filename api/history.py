@@ -10,12 +10,13 @@ events live as Server-Sent Events.
   15 s keeps proxies from closing an idle stream.
 
 System admins see every event; other users the events of the namespaces they may read plus
-their own (the namespaces are looked up when the stream opens).
+their own (the stream asks again before each batch: a member removed from a namespace stops
+seeing it, and a signed-out or disabled user's stream ends).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -126,12 +127,18 @@ async def list_history(
 
 
 async def _live(
-    services: Services, f: history.HistoryFilter, after: int
+    services: Services, current: Callable[[], Awaitable[history.HistoryFilter]], after: int
 ) -> AsyncIterator[ServerSentEventMessage]:
     encoder = msgspec.json.Encoder()
     while True:
         head = services.waiter.position
         if head > after:
+            # Who may see what is asked again before each batch: a member removed from a
+            # namespace stops seeing it, a signed-out or disabled user's stream ends.
+            try:
+                f = await current()
+            except RegistryError:
+                return
             rows = await services.query(history.following, f, after, head, BATCH)
             for row in rows:
                 data = encoder.encode(_event(row)).decode()
@@ -163,13 +170,18 @@ async def stream_history(
 ) -> ServerSentEvent:
     """New events, live."""
     services: Services = request.app.state.services
-    f = await _filter(request, actor, type, repository, namespace)
+    await _filter(request, actor, type, repository, namespace)  # refuse bad input at once
+
+    async def current() -> history.HistoryFilter:
+        request.scope.pop("cyp_api_caller", None)  # type: ignore[misc] - the session anew
+        return await _filter(request, actor, type, repository, namespace)
+
     start = _position(request.headers.get("last-event-id"), "Last-Event-ID")
     if start is None:
         start = _position(after, "after")
     if start is None:
         start = services.waiter.position
-    return ServerSentEvent(_live(services, f, start), headers={"Cache-Control": "no-store"})
+    return ServerSentEvent(_live(services, current, start), headers={"Cache-Control": "no-store"})
 
 
 route_handlers = [list_history, stream_history]

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
-from tests.apiclient import call, refused
+from tests.apiclient import call, refused, token_of
 from tests.images import push_image
 from tests.world import BASE, World, build
 
@@ -131,10 +132,12 @@ def _stream(world: World, token: str, **kw) -> httpx.Response:
     return response
 
 
-def _next_events(response: httpx.Response, until) -> list[dict]:
-    """Read messages (id + data) until `until(event)` holds for one; returns all read."""
+def _next_events(source: httpx.Response | Iterator[str], until) -> list[dict]:
+    """Read messages (id + data) until `until(event)` holds for one; returns all read. To
+    read on later, pass the same `response.iter_lines()` each time."""
+    lines = source.iter_lines() if isinstance(source, httpx.Response) else source
     found, current_id = [], None
-    for line in response.iter_lines():
+    for line in lines:
         if line.startswith("id:"):
             current_id = int(line[3:].strip())
         elif line.startswith("data:"):
@@ -233,3 +236,41 @@ def test_system_info_shows_a_user_only_their_namespaces(world: World) -> None:
     assert info["counts"]["repositories"] == 2
     assert "bob" not in json.dumps(info)
     refused(call(world.url, "GET", "/api/system/info"), 401, "UNAUTHORIZED")
+
+
+def test_a_stream_follows_changes_of_membership_and_ends_with_the_session(
+    module_registry, world: World
+) -> None:
+    ns = f"tmp{uuid.uuid4().hex[:8]}"
+    created = call(world.url, "POST", "/api/namespaces", world.admin, json={"name": ns})
+    assert created.status_code == 201, created.text
+    members = f"/api/namespaces/{ns}/members"
+    added = call(
+        world.url, "POST", members, world.admin, json={"username": "alice", "role": "reader"}
+    )
+    assert added.status_code == 201, added.text
+    session = token_of(world.url, "alice", world.passwords["alice"])
+    response = _stream(world, session)
+    lines = response.iter_lines()
+    try:
+        with module_registry.client() as admin:
+            push_image(admin, f"{ns}/app", "1", [BASE, f"{ns} 1".encode()])
+        seen = _next_events(lines, lambda e: e["repository"] == f"{ns}/app" and e["tag"] == "1")
+        assert seen[-1]["type"] == "tag.moved"
+        removed = call(world.url, "DELETE", f"{members}/alice", world.admin)
+        assert removed.status_code == 200, removed.text
+        mark = f"mark-{uuid.uuid4().hex[:6]}"
+        with module_registry.client() as admin:
+            push_image(admin, f"{ns}/app", "2", [BASE, f"{ns} 2".encode()])
+        with module_registry.client(("alice", world.passwords["alice"])) as client:
+            push_image(client, "alice/app", mark, [BASE, mark.encode()])
+        later = _next_events(lines, lambda e: e["tag"] == mark)
+        assert all(e["namespace"] != ns for e in later), later
+        # signed out: the stream ends at the next batch
+        assert call(world.url, "POST", "/api/auth/logout", session).status_code == 200
+        with module_registry.client() as admin:
+            push_image(admin, f"{ns}/app", "3", [BASE, f"{ns} 3".encode()])
+        with pytest.raises(AssertionError, match="the stream ended"):
+            _next_events(lines, lambda e: True)
+    finally:
+        response.close()
