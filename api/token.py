@@ -104,6 +104,7 @@ async def record_attempt(
     username: str,
     failure: str | None = None,
     method: str = METHOD,
+    credential: str = "",
 ) -> None:
     """Record a sign-in attempt; a real failure is counted by the throttle before answering."""
     services: Services = request.app.state.services
@@ -114,6 +115,7 @@ async def record_attempt(
         client_address(request),
         user_agent(request),
         failure,
+        credential,
     )
     if failure is not None and failure != THROTTLED:
         # the next attempt, on any replica, must count this failure
@@ -173,13 +175,14 @@ async def sign_in(
     services: Services = request.app.state.services
     await _throttle(request, username, method)
     refused = Refused(401, "UNAUTHORIZED", "invalid username or password", "invalid_grant")
-    if tokens and token_id_of(username, password) is not None:
+    token_id = token_id_of(username, password) if tokens else None
+    if token_id is not None:
         try:
             found = await principals.with_token(services, username, password)
         except principals.TokenRefused as exc:
-            await record_attempt(request, username, str(exc), method)
+            await record_attempt(request, username, str(exc), method, token_id)
             raise refused from None
-        await record_attempt(request, username, None, method)
+        await record_attempt(request, username, None, method, token_id)
         return found
     known = is_valid_username(username)  # anything else is nobody's (and may hold a NUL)
     user = await services.query(users.credentials, username) if known else None

@@ -210,6 +210,9 @@ class Login(Aggregate):
         user_agent: str
         actor: str
         client: str
+        # the personal access token or robot signed in with ("": the password; older
+        # events have none)
+        credential: str = ""
 
     class Failed(Aggregate.Created):
         kind: ClassVar[str] = "login.failed"
@@ -219,6 +222,7 @@ class Login(Aggregate):
         user_agent: str
         actor: str
         client: str
+        credential: str = ""
 
     def __init__(self, username: str, method: str, **_: Any) -> None:
         self.username = username
@@ -232,6 +236,7 @@ class Login(Aggregate):
         client: str,
         user_agent: str,
         failure: str | None = None,
+        credential: str = "",
     ) -> Login:
         username = _printable(username)
         fields: dict[str, Any] = {
@@ -240,6 +245,7 @@ class Login(Aggregate):
             "method": method,
             "user_agent": _printable(user_agent),
             "client": client,
+            "credential": _printable(credential),
         }
         if failure is None:
             return cls._create(cls.Succeeded, actor=username, **fields)
@@ -397,7 +403,10 @@ class IdentityCommands:
         client: str,
         user_agent: str,
         failure: str | None = None,
+        credential: str = "",
     ) -> int | None:
-        """Record a sign-in attempt (`failure`: why it was refused; None: it succeeded)."""
-        recordings = self.save(Login.attempt(username, method, client, user_agent, failure))
+        """Record a sign-in attempt (`failure`: why it was refused; None: it succeeded;
+        `credential`: the access token or robot used, "" for a password)."""
+        attempt = Login.attempt(username, method, client, user_agent, failure, credential)
+        recordings = self.save(attempt)
         return recordings[-1].notification.id if recordings else None

@@ -502,7 +502,12 @@ def test_login_events_are_in_the_history_without_secrets(stack) -> None:
     found = wait_until(lambda: len(_rows(url, query, agent)) >= 2 and _rows(url, query, agent))
     (ok_type, ok_actor, ok_client, ok_details), (bad_type, bad_actor, _, bad_details) = found[:2]
     assert (ok_type, ok_actor, ok_client) == ("login.succeeded", "bob", "127.0.0.1")
-    assert ok_details == {"username": "bob", "method": "docker", "user_agent": agent}
+    assert ok_details == {
+        "username": "bob",
+        "method": "docker",
+        "user_agent": agent,
+        "credential": "",  # the password, not an access token
+    }
     assert (bad_type, bad_actor) == ("login.failed", "anonymous")
     assert bad_details["reason"] == "invalid credentials" and bad_details["username"] == "bob"
     disabled = wait_until(

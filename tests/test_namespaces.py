@@ -18,7 +18,7 @@ import pytest
 from cyp_registry.wiring import eventsourcing_env
 from domain.access_tokens import PERSONAL, new_personal_secret
 from domain.registry import SYSTEM, Registry
-from tests.apiclient import call, history_text, refused, token_of
+from tests.apiclient import call, history, history_text, refused, token_of
 from tests.auth import ADMIN
 from tests.images import digest_of, push_image
 from tests.support import (
@@ -481,6 +481,11 @@ def test_personal_access_token_lifecycle(stack, world) -> None:
     assert revoked["revoked"] is True
     assert httpx.get(f"{reg.url}/token", auth=("dora", secret)).status_code == 401
     assert "token revoked" in history_text(url)
+    # the audit log names the token each sign-in used (its id, never the secret)
+    logins = [
+        e for e in history(url, "login.succeeded") if e["details"].get("credential") == issued["id"]
+    ]
+    assert logins and all(e["actor"] == "dora" for e in logins)
     for bad in [
         {},
         {"name": "x"},

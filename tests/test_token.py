@@ -212,6 +212,7 @@ def test_login_events_never_carry_a_password() -> None:
         "user_agent": "docker/27",
         "actor": "alice",
         "client": "10.0.0.1",
+        "credential": "",
     }
     fields = event_fields(failed)
     assert fields["actor"] == "anonymous" and fields["reason"] == "invalid credentials"
