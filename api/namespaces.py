@@ -7,6 +7,8 @@
   `library`, the namespace of names without a slash, only system admins);
 - `GET /api/namespaces/{name}` → the namespace with its members;
 - `PATCH /api/namespaces/{name} {"public"}` → owners and system admins;
+- `DELETE /api/namespaces/{name}` → an empty organisation namespace (409 while it holds
+  repositories; a personal one goes with its user): members go, robots are revoked;
 - `POST /api/namespaces/{name}/members {"username","role"}`, `PATCH …/members/{username}
   {"role"}`, `DELETE …/members/{username}` → owners and system admins (a member may also
   leave); the last owner stays.
@@ -29,7 +31,7 @@ from api.session import MAX_BODY, json_object, ok, text_field
 from domain.errors import RegistryError
 from domain.names import ROOT_NAMESPACE
 from domain.namespaces import OWNER, check_member_role, check_namespace, is_valid_namespace
-from projections import namespaces
+from projections import access_tokens, namespaces
 
 MemberRole = Literal["owner", "maintainer", "developer", "reader"]
 _TAGS = ["namespaces"]
@@ -55,6 +57,12 @@ class NamespaceOut(msgspec.Struct):
 
 class NamespaceDetail(NamespaceOut):
     members: list[MemberOut]
+
+
+class Deleted(msgspec.Struct):
+    name: str
+    deleted: bool
+    robots_revoked: int
 
 
 class Removed(msgspec.Struct):
@@ -202,6 +210,30 @@ async def change_namespace(
     return await _answer(request, name)
 
 
+@delete(
+    "/api/namespaces/{name:str}",
+    status_code=200,
+    tags=_TAGS,
+    responses=errors(403, 404, 409),
+)
+async def delete_namespace(
+    request: Request[Any, Any, Any], name: str
+) -> Response[Envelope[Deleted]]:
+    """An empty organisation namespace (owners and system admins): its members go, its robots
+    are revoked; the name may be taken again."""
+    services: Services = request.app.state.services
+    caller, row, _ = await visible_namespace(request, name, manage=True)
+    if row.personal:
+        raise RegistryError("INVALID_INPUT", "a personal namespace goes with its user", status=409)
+    if await services.query(namespaces.has_repositories, name):
+        raise RegistryError(
+            "INVALID_INPUT", "delete its repositories first", {"namespace": name}, status=409
+        )
+    robots = [r.token_id for r in await services.query(access_tokens.robots, name)]
+    await services.command(services.registry.delete_namespace, name, robots, caller.caller)
+    return ok({"name": name, "deleted": True, "robots_revoked": len(robots)})
+
+
 @post(
     "/api/namespaces/{name:str}/members",
     status_code=201,
@@ -267,6 +299,7 @@ route_handlers = [
     create_namespace,
     show_namespace,
     change_namespace,
+    delete_namespace,
     add_member,
     change_member,
     remove_member,

@@ -245,6 +245,16 @@ class AccessTokenCommands:
 
         return self._command(f"access_token:{token_id}", body)
 
+    def _revoked(self, token_ids: list[str], caller: Caller) -> list[Any]:
+        """These tokens, revoked (those that were not already)."""
+        changed = []
+        for token_id in token_ids:
+            token = self._get(AccessToken, token_id)
+            if token is not None and not token.revoked:
+                token.revoke(*caller)
+                changed.append(token)
+        return changed
+
     def revoke_access_token(self, token_id: str, caller: Caller) -> int | None:
         """Revoke (None: it already was); TOKEN_UNKNOWN if there is no such token."""
 

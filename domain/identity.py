@@ -301,6 +301,10 @@ class IdentityCommands:
 
         def save(self, *objs: Any) -> list[Any]: ...
 
+        def _opened(
+            self, name: str, owner: str, personal: bool, public: bool, caller: Caller
+        ) -> Namespace | None: ...
+
     def _existing_user(self, username: str) -> User:
         user = self._get(User, username)
         if user is None:
@@ -322,13 +326,16 @@ class IdentityCommands:
         def body() -> list[Any]:
             # The namespace first: one registered together with its user by a racing replica
             # is then seen with that user, and reported as USER_EXISTS.
-            namespace_taken = self._get(Namespace, username) is not None
+            existing = self._get(Namespace, username)
+            namespace_taken = existing is not None and existing.alive
             if self._get(User, username) is not None:
                 raise RegistryError("USER_EXISTS", detail={"username": username})
             if namespace_taken:
                 raise RegistryError("NAMESPACE_EXISTS", detail={"namespace": username})
             # the user and their personal namespace, in one transaction
-            personal = Namespace.open(username, username, True, False, *caller)
+            personal = self._opened(username, username, True, False, caller)
+            if personal is None:  # taken meanwhile
+                raise RegistryError("NAMESPACE_EXISTS", detail={"namespace": username})
             return [User.register(username, role, password_hash, *caller), personal]
 
         return self._command(f"user:{username}", body)

@@ -18,7 +18,7 @@ yet is created by the first push into it — only system admins may push there.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from uuid import UUID
 
@@ -121,10 +121,39 @@ class Namespace(Aggregate):
         def apply(self, aggregate: Namespace) -> None:
             aggregate.members.pop(self.username, None)
 
+    class Deleted(Aggregate.Event):
+        """An empty organisation namespace removed: its members go with it."""
+
+        kind: ClassVar[str] = "namespace.deleted"
+        name: str
+        actor: str
+        client: str
+
+        def apply(self, aggregate: Namespace) -> None:
+            aggregate.alive = False
+            aggregate.members = {}
+
+    class Recreated(Aggregate.Event):
+        """A deleted namespace's name taken again: a new namespace, nothing of the old one."""
+
+        kind: ClassVar[str] = "namespace.created"
+        name: str
+        owner: str
+        personal: bool
+        public: bool
+        actor: str
+        client: str
+
+        def apply(self, aggregate: Namespace) -> None:
+            aggregate.alive = True
+            aggregate.personal, aggregate.public = self.personal, self.public
+            aggregate.members = {self.owner: OWNER} if self.owner else {}
+
     def __init__(self, name: str, owner: str, personal: bool, public: bool, **_: Any) -> None:
         self.name = name
         self.personal = personal
         self.public = public
+        self.alive = True
         self.members: dict[str, str] = {owner: OWNER} if owner else {}
 
     @staticmethod
@@ -145,6 +174,20 @@ class Namespace(Aggregate):
             actor=actor,
             client=client,
         )
+
+    def reopen(self, owner: str, personal: bool, public: bool, actor: str, client: str) -> None:
+        self.trigger_event(
+            self.Recreated,
+            name=self.name,
+            owner=owner,
+            personal=personal,
+            public=public,
+            actor=actor,
+            client=client,
+        )
+
+    def delete(self, actor: str, client: str) -> None:
+        self.trigger_event(self.Deleted, name=self.name, actor=actor, client=client)
 
     def set_public(self, public: bool, actor: str, client: str) -> bool:
         if public == self.public:
@@ -221,18 +264,29 @@ class NamespaceCommands:
 
         def _user_exists(self, username: str) -> bool: ...
 
+        def _revoked(self, token_ids: list[str], caller: Caller) -> list[Any]: ...
+
     def _namespace(self, name: str) -> Namespace:
         found = self._get(Namespace, name) if is_valid_namespace(name) else None
-        if found is None:
+        if found is None or not found.alive:
             raise RegistryError("NAMESPACE_UNKNOWN", detail={"namespace": name})
+        return found
+
+    def _opened(
+        self, name: str, owner: str, personal: bool, public: bool, caller: Caller
+    ) -> Namespace | None:
+        """A new namespace (or a deleted one's name taken again); None if it exists."""
+        found = self._get(Namespace, name)
+        if found is None:
+            return Namespace.open(name, owner, personal, public, *caller)
+        if found.alive:
+            return None
+        found.reopen(owner, personal, public, *caller)
         return found
 
     def _missing_namespace(self, repository: str, caller: Caller) -> Namespace | None:
         """The namespace `repository` needs, if it does not exist yet (a push creates it)."""
-        name = namespace_of(repository)
-        if self._get(Namespace, name) is not None:
-            return None
-        return Namespace.open(name, "", False, False, *caller)
+        return self._opened(namespace_of(repository), "", False, False, caller)
 
     def create_namespace(
         self, name: str, owner: str, public: bool, caller: Caller, personal: bool = False
@@ -240,10 +294,27 @@ class NamespaceCommands:
         check_namespace(name)
 
         def body() -> list[Any]:
-            taken = self._get(Namespace, name) is not None
-            if taken or (not personal and self._user_exists(name)):
+            taken = not personal and self._user_exists(name)
+            opened = None if taken else self._opened(name, owner, personal, public, caller)
+            if opened is None:
                 raise RegistryError("NAMESPACE_EXISTS", detail={"namespace": name})
-            return [Namespace.open(name, owner, personal, public, *caller)]
+            return [opened]
+
+        return self._command(f"namespace:{name}", body)
+
+    def delete_namespace(self, name: str, robots: Iterable[str], caller: Caller) -> int | None:
+        """Delete an organisation namespace the views show empty, revoking its robots (as
+        listed by the views) in the same transaction, so none outlives it."""
+        robots = list(robots)
+
+        def body() -> list[Any]:
+            found = self._namespace(name)
+            if found.personal:
+                raise RegistryError(
+                    "INVALID_INPUT", "a personal namespace goes with its user", status=409
+                )
+            found.delete(*caller)
+            return [found, *self._revoked(robots, caller)]
 
         return self._command(f"namespace:{name}", body)
 

@@ -34,7 +34,7 @@ _COLUMNS = ", ".join(NamespaceRow._fields)
 
 
 def apply(cur: Any, event: Any, position: int) -> None:
-    if isinstance(event, Namespace.Created):
+    if isinstance(event, Namespace.Created | Namespace.Recreated):
         cur.execute(
             "INSERT INTO namespaces (name, public, personal, created_at, created_by, updated_at)"
             " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
@@ -56,6 +56,9 @@ def apply(cur: Any, event: Any, position: int) -> None:
         )
     elif isinstance(event, Namespace.MemberAdded | Namespace.MemberChanged):
         _member(cur, event, event.username, event.role)
+    elif isinstance(event, Namespace.Deleted):
+        cur.execute("DELETE FROM namespace_members WHERE namespace = %s", (event.name,))
+        cur.execute("DELETE FROM namespaces WHERE name = %s", (event.name,))
     elif isinstance(event, Namespace.MemberRemoved):
         cur.execute(
             "DELETE FROM namespace_members WHERE namespace = %s AND username = %s",
@@ -124,3 +127,10 @@ async def members(conn: Any, namespace: str) -> list[MemberRow]:
         (namespace,),
     )
     return [MemberRow(*row) for row in await cur.fetchall()]
+
+
+async def has_repositories(conn: Any, namespace: str) -> bool:
+    cur = await conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM repositories WHERE namespace = %s)", (namespace,)
+    )
+    return bool((await cur.fetchone())[0])

@@ -194,6 +194,36 @@ def test_create_namespace_and_manage_members(stack, acme) -> None:
         assert kind in text
 
 
+def test_delete_an_empty_namespace(stack) -> None:
+    reg, url = stack
+    olive, otto = api_token(reg, "olive"), api_token(reg, "otto")
+    _post(reg.url, "/api/namespaces", olive, {"name": "gone"})
+    _post(reg.url, "/api/namespaces/gone/members", olive, {"username": "mark", "role": "developer"})
+    robot = _post(
+        reg.url, "/api/namespaces/gone/robots", olive, {"name": "ci", "actions": ["pull"]}
+    )
+    with _admin(reg) as admin:
+        push_image(admin, "gone/app", "v1", layers=[b"gone"])
+    refused(call(reg.url, "DELETE", "/api/namespaces/gone", olive), 409, "INVALID_INPUT")
+    admin_api = token_of(reg.url, *ADMIN)
+    _ok(call(reg.url, "DELETE", "/api/repositories/gone/app", admin_api))
+    refused(call(reg.url, "DELETE", "/api/namespaces/gone", api_token(reg, "mark")), 403, "DENIED")
+    refused(call(reg.url, "DELETE", "/api/namespaces/otto", otto), 409, "INVALID_INPUT")
+    deleted = _ok(call(reg.url, "DELETE", "/api/namespaces/gone", olive))
+    assert deleted == {"name": "gone", "deleted": True, "robots_revoked": 1}
+    refused(call(reg.url, "GET", "/api/namespaces/gone", olive), 404, "NAMESPACE_UNKNOWN")
+    refused(call(reg.url, "DELETE", "/api/namespaces/gone", olive), 404, "NAMESPACE_UNKNOWN")
+    assert (
+        httpx.get(f"{reg.url}/token", auth=(robot["username"], robot["secret"])).status_code == 401
+    )
+    # the name may be taken again: a new namespace, nothing of the old one
+    again = _post(reg.url, "/api/namespaces", otto, {"name": "gone"})
+    assert [m["username"] for m in again["members"]] == ["otto"]
+    with reg.client(("mark", PASSWORDS["mark"])) as mark:
+        assert mark.post("/v2/gone/app/blobs/uploads/").status_code == 401
+    assert "namespace.deleted" in history_text(url)
+
+
 def test_only_admins_create_the_root_namespace(stack) -> None:
     reg, _ = stack
     olive = api_token(reg, "olive")

@@ -313,6 +313,18 @@ def test_replay_equals_live(app: Registry, conn: psycopg.Connection[Any], databa
             app.create_namespace(name, user, public, WHO)
             self.members[name] = {user: "owner"}
 
+        @rule(org=st.integers(0, 1))
+        def delete_namespace(self, org: int) -> None:
+            name = self.orgs[org]  # never holds repositories
+            if name not in self.members:
+                with pytest.raises(RegistryError):
+                    app.delete_namespace(name, [], WHO)
+                return
+            robots = [t for t in self.tokens if t.startswith(f"robot${name}+")]
+            app.delete_namespace(name, robots, WHO)
+            del self.members[name]
+            self.tokens.update({t: True for t in robots})
+
         @rule(ns=st.integers(0, 3), user=st.integers(0, 1), role=st.sampled_from(ROLES))
         def set_member(self, ns: int, user: int, role: str) -> None:
             namespace, name = (self.users + self.orgs)[ns], self.users[user]
