@@ -301,8 +301,14 @@ class IdentityCommands:
 
         def save(self, *objs: Any) -> list[Any]: ...
 
-        def _opened(
-            self, name: str, owner: str, personal: bool, public: bool, caller: Caller
+        @staticmethod
+        def _reopened(
+            found: Namespace | None,
+            name: str,
+            owner: str,
+            personal: bool,
+            public: bool,
+            caller: Caller,
         ) -> Namespace | None: ...
 
     def _existing_user(self, username: str) -> User:
@@ -332,10 +338,10 @@ class IdentityCommands:
                 raise RegistryError("USER_EXISTS", detail={"username": username})
             if namespace_taken:
                 raise RegistryError("NAMESPACE_EXISTS", detail={"namespace": username})
-            # the user and their personal namespace, in one transaction
-            personal = self._opened(username, username, True, False, caller)
-            if personal is None:  # taken meanwhile
-                raise RegistryError("NAMESPACE_EXISTS", detail={"namespace": username})
+            # The user and their personal namespace in one transaction, from the namespace as
+            # read before the user: a replica registering the same name meanwhile makes this
+            # save conflict, and the retry finds the user.
+            personal = self._reopened(existing, username, username, True, False, caller)
             return [User.register(username, role, password_hash, *caller), personal]
 
         return self._command(f"user:{username}", body)

@@ -276,7 +276,18 @@ class NamespaceCommands:
         self, name: str, owner: str, personal: bool, public: bool, caller: Caller
     ) -> Namespace | None:
         """A new namespace (or a deleted one's name taken again); None if it exists."""
-        found = self._get(Namespace, name)
+        return self._reopened(self._get(Namespace, name), name, owner, personal, public, caller)
+
+    @staticmethod
+    def _reopened(
+        found: Namespace | None,
+        name: str,
+        owner: str,
+        personal: bool,
+        public: bool,
+        caller: Caller,
+    ) -> Namespace | None:
+        """`_opened` for the namespace as already read (`found`)."""
         if found is None:
             return Namespace.open(name, owner, personal, public, *caller)
         if found.alive:
