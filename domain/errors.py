@@ -54,3 +54,12 @@ class RegistryError(Exception):
 
 class ConcurrentUpdate(Exception):
     """Another writer changed the same aggregate first; the command may be retried."""
+
+
+def check_one_of(value: object, choices: tuple[str, ...], field: str) -> str:
+    """`value` if it is one of `choices`; 400 INVALID_INPUT naming the field otherwise."""
+    if not isinstance(value, str) or value not in choices:
+        raise RegistryError(
+            "INVALID_INPUT", f"{field} must be one of {', '.join(choices)}", {"field": field}
+        )
+    return value

@@ -20,7 +20,7 @@ from uuid import UUID, uuid4
 from eventsourcing.domain import Aggregate
 
 from domain.aggregates import aggregate_id
-from domain.errors import RegistryError
+from domain.errors import RegistryError, check_one_of
 from domain.namespaces import Namespace
 from domain.passwords import hash_password
 
@@ -61,11 +61,7 @@ def check_username(name: str) -> str:
 
 
 def check_role(role: str) -> str:
-    if role not in ROLES:
-        raise RegistryError(
-            "INVALID_INPUT", f"role must be one of {', '.join(ROLES)}", {"field": "role"}
-        )
-    return role
+    return check_one_of(role, ROLES, "role")
 
 
 class User(Aggregate):

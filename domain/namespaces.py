@@ -25,7 +25,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from domain.aggregates import aggregate_id
-from domain.errors import RegistryError
+from domain.errors import RegistryError, check_one_of
 from domain.names import namespace_of
 
 if TYPE_CHECKING:
@@ -60,11 +60,7 @@ def check_namespace(name: str) -> str:
 
 
 def check_member_role(role: str) -> str:
-    if role not in MEMBER_ROLES:
-        raise RegistryError(
-            "INVALID_INPUT", f"role must be one of {', '.join(MEMBER_ROLES)}", {"field": "role"}
-        )
-    return role
+    return check_one_of(role, MEMBER_ROLES, "role")
 
 
 class Namespace(Aggregate):
