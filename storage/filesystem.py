@@ -1,9 +1,13 @@
-"""Filesystem blob store: blobs/<alg>/<xx>/<hex>, uploads under blobs/_uploads/<id>/.
+"""Filesystem blob store: blobs/<alg>/<xx>/<hex>, uploads in blobs/_uploads/<id>.<repo key>.
 
 Uploads stream to a temporary file while being hashed; a finished upload is verified,
 fsynced and renamed into place atomically, so a killed upload never leaves a partial blob
 visible. Hash state of an upload lives in this process; if the upload continues in another
 process (another replica, a restart), the file is re-hashed once on completion.
+
+An upload is one file whose name carries the upload id and a key of its repository (so an
+upload is found only through its own repository), and whose modification time tells when it
+was last written: starting one is one file creation, finishing one is its rename into place.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import time
@@ -118,32 +121,28 @@ class FilesystemStore:
     # -- uploads -----------------------------------------------------------------------------
     def start_upload(self, repository: str) -> str:
         upload_id = str(uuid.uuid4())
-        folder = self.uploads / upload_id
-        folder.mkdir()
-        (folder / "data").touch()
-        (folder / "info.json").write_text(
-            json.dumps({"repository": repository, "started": time.time()})
-        )
+        self._data(upload_id, repository).touch(exist_ok=False)
         self._hashing[upload_id] = _Hashing(0, hashlib.sha256())
         return upload_id
 
-    def _folder(self, upload_id: str, repository: str) -> Path:
+    def _data(self, upload_id: str, repository: str) -> Path:
+        key = hashlib.sha256(repository.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        return self.uploads / f"{upload_id}.{key}"
+
+    def _upload(self, upload_id: str, repository: str) -> Path:
+        """The data file of an upload of `repository`; UploadUnknown if there is none."""
         try:
             uuid.UUID(upload_id)
         except ValueError:
             raise UploadUnknown(upload_id) from None
-        folder = self.uploads / upload_id
-        try:
-            info = json.loads((folder / "info.json").read_text())
-        except (FileNotFoundError, ValueError):
-            raise UploadUnknown(upload_id) from None
-        if info.get("repository") != repository:
+        data = self._data(upload_id, repository)
+        if not data.is_file():
             raise UploadUnknown(upload_id)
-        return folder
+        return data
 
     def upload_size(self, upload_id: str, repository: str) -> int:
         try:
-            return (self._folder(upload_id, repository) / "data").stat().st_size
+            return self._upload(upload_id, repository).stat().st_size
         except FileNotFoundError:
             raise UploadUnknown(upload_id) from None
 
@@ -155,8 +154,7 @@ class FilesystemStore:
         start: int | None = None,
     ) -> int:
         """Append a request body to an upload; `start` is the client's Content-Range start."""
-        folder = self._folder(upload_id, repository)
-        data_path = folder / "data"
+        data_path = self._upload(upload_id, repository)
         size = data_path.stat().st_size
         if start is not None and start != size:
             raise UploadOffsetMismatch(size)
@@ -225,8 +223,7 @@ class FilesystemStore:
         return f"{algorithm}:{hasher.hexdigest()}"
 
     def _finish(self, upload_id: str, repository: str, digest: str) -> int:
-        folder = self._folder(upload_id, repository)
-        data_path = folder / "data"
+        data_path = self._upload(upload_id, repository)
         algorithm = digest.split(":", 1)[0]
         if algorithm not in _ALGORITHMS:
             raise DigestMismatch(digest)
@@ -239,8 +236,8 @@ class FilesystemStore:
             return size
         with open(data_path, "rb+") as fh:
             os.fsync(fh.fileno())
-        self._place(data_path, digest)
-        self.cancel(upload_id, repository)
+        self._place(data_path, digest)  # the upload's file becomes the blob: nothing left
+        self._hashing.pop(upload_id, None)
         return size
 
     async def finish(self, upload_id: str, repository: str, digest: str) -> int:
@@ -255,8 +252,8 @@ class FilesystemStore:
         cutoff = time.time() - older_than
         purged = 0
         for entry in self.uploads.iterdir():
-            # An upload session is a folder (its data file shows the last write); a killed
-            # manifest write leaves a lone `put-*` file.
+            # An upload is a file (its mtime shows the last write), as is what a killed
+            # manifest write leaves (`put-*`); a folder is an upload of an older version.
             data = entry / "data" if entry.is_dir() else entry
             try:
                 touched = (data if data.exists() else entry).stat().st_mtime
@@ -272,6 +269,6 @@ class FilesystemStore:
         return purged
 
     def cancel(self, upload_id: str, repository: str) -> None:
-        folder = self._folder(upload_id, repository)
+        data = self._upload(upload_id, repository)
         self._hashing.pop(upload_id, None)
-        shutil.rmtree(folder, ignore_errors=True)
+        data.unlink(missing_ok=True)

@@ -99,8 +99,8 @@ def test_kill_mid_upload_leaves_no_partial_blob(registry_factory, database_url):
         t.start()
 
     def received(location: str) -> int:
-        path = uploads / location.rsplit("/", 1)[1] / "data"
-        return path.stat().st_size if path.exists() else 0
+        found = list(uploads.glob(location.rsplit("/", 1)[1] + ".*"))  # <id>.<repo key>
+        return found[0].stat().st_size if found else 0
 
     wait_for(
         lambda: received(patch_at) >= 2 * MiB and received(put_at) >= 2 * MiB,

@@ -59,7 +59,8 @@ def test_purge_removes_only_stale_uploads_and_temp_files(tmp_path):
     lone = store.uploads / "put-0123"
     lone.write_bytes(b"half a manifest")
     past = time.time() - 7200
-    os.utime(store.uploads / old / "data", (past, past))
+    (old_file,) = store.uploads.glob(f"{old}.*")  # an upload is one file
+    os.utime(old_file, (past, past))
     os.utime(lone, (past, past))
     assert store.purge_stale_uploads(older_than=3600) == 2
     assert store.upload_size(fresh, "r") == 0
