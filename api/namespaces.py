@@ -117,11 +117,14 @@ async def visible_namespace(
     `manage`, manage it (owners and system admins; 403 DENIED for other members)."""
     services: Services = request.app.state.services
     caller = await api_caller(request)
-    row = await services.query(namespaces.get, name) if is_valid_namespace(name) else None
-    facts = await services.query(namespaces.facts, caller.actor, [name]) if row else {}
-    role = facts[name].role if name in facts else None
-    if row is None or not (caller.is_admin or role is not None or row.public):
+    found = (
+        await services.query(namespaces.get, name, caller.actor)
+        if is_valid_namespace(name)
+        else None
+    )
+    if found is None or not (caller.is_admin or found[1] is not None or found[0].public):
         raise RegistryError("NAMESPACE_UNKNOWN", detail={"namespace": name})
+    row, role = found
     if manage and not caller.is_admin and role != OWNER:
         raise RegistryError("DENIED", "only the namespace's owners and system admins may")
     return caller, row, role
@@ -154,9 +157,8 @@ async def list_namespaces(
 ) -> Response[Envelope[list[NamespaceOut]]]:
     services: Services = request.app.state.services
     caller = await api_caller(request)
-    rows = await services.query(namespaces.listing, None if caller.is_admin else caller.actor)
-    roles = await services.query(namespaces.facts, caller.actor, [r.name for r in rows])
-    return ok([_public(r, roles[r.name].role if r.name in roles else None) for r in rows])
+    rows = await services.query(namespaces.listing, caller.actor, caller.is_admin)
+    return ok([_public(row, role) for row, role in rows])
 
 
 @post(

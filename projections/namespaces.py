@@ -30,9 +30,6 @@ class MemberRow(NamedTuple):
     added_by: str
 
 
-_COLUMNS = ", ".join(NamespaceRow._fields)
-
-
 def apply(cur: Any, event: Any, position: int) -> None:
     if isinstance(event, Namespace.Created | Namespace.Recreated):
         cur.execute(
@@ -101,23 +98,30 @@ async def public_names(conn: Any) -> list[str]:
     return [row[0] for row in await cur.fetchall()]
 
 
-async def listing(conn: Any, username: str | None) -> list[NamespaceRow]:
-    """Every namespace (`username` None: a system admin), or those `username` may see."""
-    if username is None:
-        cur = await conn.execute(f"SELECT {_COLUMNS} FROM namespaces ORDER BY name")
-    else:
-        cur = await conn.execute(
-            f"SELECT {_COLUMNS} FROM namespaces WHERE public OR name IN"
-            " (SELECT namespace FROM namespace_members WHERE username = %s) ORDER BY name",
-            (username,),
-        )
-    return [NamespaceRow(*row) for row in await cur.fetchall()]
+# a namespace with the role in it of the user given as the one parameter (NULL: none)
+_WITH_ROLE = (
+    f"SELECT {', '.join('n.' + c for c in NamespaceRow._fields)}, m.role FROM namespaces n"
+    " LEFT JOIN namespace_members m ON m.namespace = n.name AND m.username = %s"
+)
 
 
-async def get(conn: Any, namespace: str) -> NamespaceRow | None:
-    cur = await conn.execute(f"SELECT {_COLUMNS} FROM namespaces WHERE name = %s", (namespace,))
+async def listing(
+    conn: Any, username: str, everything: bool = False
+) -> list[tuple[NamespaceRow, str | None]]:
+    """The namespaces `username` may see (public ones, theirs; `everything`: all of them, for
+    a system admin), each with their role there."""
+    where = "" if everything else " WHERE n.public OR m.role IS NOT NULL"
+    cur = await conn.execute(f"{_WITH_ROLE}{where} ORDER BY n.name", (username,))
+    return [(NamespaceRow(*row[:-1]), row[-1]) for row in await cur.fetchall()]
+
+
+async def get(
+    conn: Any, namespace: str, username: str = ""
+) -> tuple[NamespaceRow, str | None] | None:
+    """A namespace and `username`'s role there; None if it does not exist."""
+    cur = await conn.execute(f"{_WITH_ROLE} WHERE n.name = %s", (username, namespace))
     row = await cur.fetchone()
-    return NamespaceRow(*row) if row else None
+    return (NamespaceRow(*row[:-1]), row[-1]) if row else None
 
 
 async def members(conn: Any, namespace: str) -> list[MemberRow]:
