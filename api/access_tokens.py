@@ -22,7 +22,7 @@ from typing import Any, Literal
 import msgspec
 from litestar import Request, Response, delete, get, post
 
-from api.auth import api_caller
+from api.auth import ApiCaller, api_caller
 from api.namespaces import visible_namespace
 from api.schema import Envelope, documented_body, errors
 from api.services import Services
@@ -138,6 +138,12 @@ async def _issued(services: Services, token_id: str, secret: str) -> Response[An
     return ok({**_public(row), "secret": secret}, status=201)
 
 
+async def _revoked(services: Services, token_id: str, caller: ApiCaller) -> Response[Any]:
+    """Revoke, then answer the token as it is now."""
+    await services.command(services.registry.revoke_access_token, token_id, caller.caller)
+    return ok(_public(await services.query(access_tokens.get, token_id)))
+
+
 @post(
     "/api/tokens",
     status_code=201,
@@ -183,11 +189,11 @@ async def revoke_token(
     services: Services = request.app.state.services
     caller = await api_caller(request)
     row = await services.query(access_tokens.get, token_id) if len(token_id) <= 64 else None
-    mine = row is not None and row.token_type == PERSONAL and row.principal == caller.actor
-    if not (mine or (caller.is_admin and row is not None and row.token_type == PERSONAL)):
+    if row is None or row.token_type != PERSONAL:
         raise RegistryError("TOKEN_UNKNOWN", detail={"id": token_id})
-    await services.command(services.registry.revoke_access_token, token_id, caller.caller)
-    return ok(_public(await services.query(access_tokens.get, token_id)))
+    if row.principal != caller.actor and not caller.is_admin:  # nobody else's exists for them
+        raise RegistryError("TOKEN_UNKNOWN", detail={"id": token_id})
+    return await _revoked(services, token_id, caller)
 
 
 @post(
@@ -247,8 +253,7 @@ async def revoke_robot(
     row = await services.query(access_tokens.get, username) if len(username) <= 200 else None
     if row is None or row.token_type != ROBOT or row.namespace != name:
         raise RegistryError("TOKEN_UNKNOWN", detail={"robot": robot})
-    await services.command(services.registry.revoke_access_token, username, caller.caller)
-    return ok(_public(await services.query(access_tokens.get, username)))
+    return await _revoked(services, username, caller)
 
 
 route_handlers = [

@@ -78,12 +78,14 @@ def challenge(
     return value
 
 
-def bearer_token(request: Request[Any, Any, Any]) -> str | None:
-    header = request.headers.get("authorization")
-    if not header:
-        return None
-    match = _BEARER.fullmatch(header)
+def bearer_of(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header value (None: not one)."""
+    match = _BEARER.fullmatch(header) if header else None
     return match[1] if match else None
+
+
+def bearer_token(request: Request[Any, Any, Any]) -> str | None:
+    return bearer_of(request.headers.get("authorization"))
 
 
 def current_grant(request: Request[Any, Any, Any]) -> Grant | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from api.auth import bearer_of
 from api.manifests import find_manifest, manifest_bytes
 from api.oci import API_VERSION
 from api.services import Services
@@ -19,7 +20,6 @@ from domain.errors import RegistryError
 from domain.names import is_valid_name
 
 _MANIFEST = re.compile(r"/v2/(.+)/manifests/([^/]+)")
-_BEARER = re.compile(rb"[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-_.~+/]+=*) *")
 _PULL = ("pull",)
 _VERSION = [(k.lower().encode(), v.encode()) for k, v in API_VERSION.items()]
 
@@ -51,8 +51,7 @@ class ManifestFastPath:
         token = None
         for key, value in scope["headers"]:
             if key == b"authorization":
-                found = _BEARER.fullmatch(value)
-                token = found[1].decode("ascii") if found else None
+                token = bearer_of(value.decode("latin-1"))
                 break
         cache = self.services.token_cache
         grant = cache.grant(token) if token and cache is not None else None
