@@ -67,3 +67,29 @@ def test_purge_removes_only_stale_uploads_and_temp_files(tmp_path):
     with pytest.raises(UploadUnknown):
         store.upload_size(old, "r")
     assert not lone.exists()
+
+
+def _read(store: FilesystemStore, digest: str, start: int, end: int | None) -> bytes:
+    async def collect() -> bytes:
+        return b"".join([piece async for piece in store.read(digest, start, end)])
+
+    return asyncio.run(collect())
+
+
+def test_a_big_blob_streams_back_whole_and_in_ranges(tmp_path):
+    """A blob of several pieces (written, synced and dropped from the page cache as it goes)
+    reads back byte for byte, whole and in ranges across piece boundaries."""
+    from storage import filesystem
+
+    data = os.urandom(filesystem.SYNC_EVERY + 3 * filesystem.CHUNK + 17)
+    store = FilesystemStore(tmp_path)
+    upload = store.start_upload("r")
+    pieces = [data[i : i + 65536] for i in range(0, len(data), 65536)]
+    asyncio.run(store.append(upload, "r", _body(*pieces)))
+    digest = _digest(data)
+    assert asyncio.run(store.finish(upload, "r", digest)) == len(data)
+    assert _read(store, digest, 0, None) == data
+    chunk = filesystem.CHUNK
+    for start, end in [(0, 0), (1, chunk), (chunk - 1, 2 * chunk), (5, len(data) - 1)]:
+        assert _read(store, digest, start, end) == data[start : end + 1]
+    assert _read(store, digest, len(data) - 3, None) == data[-3:]
