@@ -105,21 +105,19 @@ class FilesystemStore:
         slower of the two, not of their sum.
         """
         fh = await anyio.to_thread.run_sync(open, self.path(digest), "rb", 0)
-        remaining = (await anyio.to_thread.run_sync(os.fstat, fh.fileno())).st_size - start
-        if end is not None:
-            remaining = min(remaining, end - start + 1)
 
-        def piece(offset: int, n: int) -> bytes:
-            return os.pread(fh.fileno(), n, offset)
+        def fetch(offset: int) -> asyncio.Future[bytes]:
+            n = min(CHUNK, remaining)
+            return asyncio.ensure_future(anyio.to_thread.run_sync(os.pread, fh.fileno(), n, offset))
 
         ahead: asyncio.Future[bytes] | None = None
         try:
+            remaining = (await anyio.to_thread.run_sync(os.fstat, fh.fileno())).st_size - start
+            if end is not None:
+                remaining = min(remaining, end - start + 1)
+            ahead = fetch(start) if remaining > 0 else None
             offset = start
-            while remaining > 0:
-                if ahead is None:
-                    ahead = asyncio.ensure_future(
-                        anyio.to_thread.run_sync(piece, offset, min(CHUNK, remaining))
-                    )
+            while ahead is not None:
                 data = await ahead
                 ahead = None
                 if not data:
@@ -127,9 +125,7 @@ class FilesystemStore:
                 offset += len(data)
                 remaining -= len(data)
                 if remaining > 0:
-                    ahead = asyncio.ensure_future(
-                        anyio.to_thread.run_sync(piece, offset, min(CHUNK, remaining))
-                    )
+                    ahead = fetch(offset)
                 yield data
         finally:
             if ahead is not None:
