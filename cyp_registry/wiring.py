@@ -22,7 +22,7 @@ from api.app import create_app
 from api.fastpath import ManifestFastPath
 from api.services import Services
 from api.tokens import KeyRing, Tokens
-from cyp_registry import __version__, embedded
+from cyp_registry import __version__, embedded, eventstore
 from cyp_registry.settings import Settings
 from domain.errors import RegistryError
 from domain.identity import User
@@ -47,7 +47,10 @@ def eventsourcing_env(database_url: str) -> dict[str, str]:
         "POSTGRES_USER": str(params.get("user", "postgres")),
         "POSTGRES_PASSWORD": str(params.get("password", "")),
         "POSTGRES_POOL_SIZE": "4",
+        # One round trip per insert, through a function that serializes inserts until they
+        # commit, so readers of "events after my position" never pass an id committed later.
         "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
+        "APPLICATION_RECORDER_TOPIC": eventstore.TOPIC,
         "CREATE_TABLE": "y",
         # Cached aggregates are fast-forwarded with one query instead of being rebuilt from
         # snapshot + events; copies are handed out, so a failed command leaves no trace.
