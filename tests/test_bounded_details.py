@@ -293,6 +293,39 @@ def test_bad_pages_are_refused(pushed: Pushed) -> None:
     refused(answer("bounded/many/index/-/layers", None), 401, "UNAUTHORIZED")
 
 
+def test_referrers_are_capped_with_their_count(module_registry, pushed: Pushed) -> None:
+    repo, subject = "bounded/signed", _config("signed")
+    empty = b"{}"
+    with module_registry.client() as client:
+        push_blob(client, repo, subject)
+        push_blob(client, repo, empty)
+        image = _manifest(subject, [])
+        put_manifest(client, repo, "1", image)
+        notes = {}
+        for i in range(55):
+            big = i == 0  # annotations above what details show of a referrer (32 KiB)
+            annotations = {"n": str(i), **({"big": "x" * 40_000} if big else {})}
+            body = json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": OCI_MANIFEST,
+                    "artifactType": "application/vnd.example.sig",
+                    "config": descriptor("application/vnd.oci.empty.v1+json", empty),
+                    "layers": [],
+                    "subject": descriptor(OCI_MANIFEST, image),
+                    "annotations": annotations,
+                }
+            ).encode()
+            put_manifest(client, repo, digest_of(body), body)
+            notes[digest_of(body)] = {} if big else annotations
+    data = _get(pushed, f"{repo}/1")
+    assert data["referrer_count"] == 55 and len(data["referrers"]) == 50
+    shown = [r["digest"] for r in data["referrers"]]
+    assert shown == sorted(notes)[:50]
+    assert all(r["annotations"] == notes[r["digest"]] for r in data["referrers"])
+    assert all(r["kind"] == "signature" for r in data["referrers"])
+
+
 def test_a_push_naming_an_unknown_blob_many_times_names_it_once(module_registry) -> None:
     config = _config("amd64")
     with module_registry.client() as client:
