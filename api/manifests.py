@@ -75,7 +75,9 @@ async def head(request: Request[Any, Any, Any], services: Services, name: str, r
 
 
 async def _missing(services: Services, name: str, digests: list[str], kind: str) -> list[str]:
-    """Referenced digests absent from the views, confirmed against the event store."""
+    """Referenced digests absent from the views, confirmed against the event store; each
+    once (a manifest may list one digest thousands of times: one check, one mention)."""
+    digests = list(dict.fromkeys(digests))
     if not digests:
         return []
     module = blob_links if kind == "blob" else manifests

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -202,3 +203,19 @@ def _contains_nul(value: Any) -> bool:
         elif isinstance(item, list):
             stack.extend(item)
     return False
+
+
+def distinct(descriptors: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each digest once, where it first appears: a manifest may list one layer (an index one
+    platform) any number of times, but it stands for one blob (one image)."""
+    first: dict[str, dict[str, Any]] = {}
+    for descriptor in descriptors:
+        first.setdefault(descriptor["digest"], descriptor)
+    return list(first.values())
+
+
+def image_size(size: int, config: dict[str, Any] | None, layers: list[dict[str, Any]]) -> int:
+    """Bytes of an image manifest with what it references: the manifest, and each distinct
+    blob (config and layers) once."""
+    blobs = distinct([config, *layers] if config else layers)
+    return size + sum(blob["size"] for blob in blobs)

@@ -1,10 +1,11 @@
 """The images view: every tag with what the management API lists, sorts and searches by
 (digest, media type, total size, last update), and each manifest's total size.
 
-The total size of an image manifest is its own size plus its config and layers; of an index,
-its own size plus its platforms' totals (they are pushed before the index, so their rows are
-here). The view keeps its own manifest sizes rather than reading the manifests view, so it
-can be replayed on its own.
+The total size of an image manifest is its own size plus each distinct blob it references
+(config and layers, a repeated one once); of an index, its own size plus each distinct
+platform's total (they are pushed before the index, so their rows are here; a layer shared
+by two platforms counts in each, as each platform is pulled on its own). The view keeps its
+own manifest sizes rather than reading the manifests view, so it can be replayed on its own.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from domain.aggregates import Manifest, Repository, Tag
+from domain.manifests import image_size
 from projections import keyset
 
 name = "images"
@@ -20,8 +22,7 @@ tables = ("images", "image_manifests")
 
 
 def _total(event: Any) -> int:
-    config = event.config["size"] if event.config else 0
-    return event.size + config + sum(layer["size"] for layer in event.layers)
+    return image_size(event.size, event.config, event.layers)
 
 
 def apply(cur: Any, event: Any, position: int) -> None:

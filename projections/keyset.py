@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-INTEGER_COLUMNS = frozenset({"size"})
+INTEGER_COLUMNS = frozenset({"size", "position"})
 TIME_COLUMNS = frozenset({"updated_at"})
 
 

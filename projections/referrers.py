@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from psycopg.types.json import Jsonb
 
@@ -60,3 +60,31 @@ async def of(
             descriptor["annotations"] = notes
         descriptors.append(descriptor)
     return descriptors
+
+
+class Referrer(NamedTuple):
+    digest: str
+    media_type: str
+    artifact_type: str | None
+    size: int
+    annotations: dict[str, str]
+
+
+# Details list a few referrers, each with small annotations (a cosign bundle takes ~5 KiB):
+# a subject may have any number of them, each with up to 4 MiB of annotations.
+ANNOTATIONS_MAX = 32 * 1024  # bytes of annotations (as JSON) shown with a referrer
+TEXT_MAX = 255  # characters of its media and artifact types
+
+
+async def first(conn: Any, repository: str, subject: str, limit: int) -> tuple[list[Referrer], int]:
+    """The first `limit` referrers of `subject` (by digest) and how many there are; the
+    annotations of one are left out ({}) when they exceed ANNOTATIONS_MAX."""
+    cur = await conn.execute(
+        "SELECT digest, left(media_type, %s), left(artifact_type, %s), size,"
+        " CASE WHEN octet_length(annotations::text) <= %s THEN annotations ELSE '{}' END,"
+        " count(*) OVER () FROM referrers WHERE repository = %s AND subject = %s"
+        " ORDER BY digest LIMIT %s",
+        (TEXT_MAX, TEXT_MAX, ANNOTATIONS_MAX, repository, subject, limit),
+    )
+    rows = await cur.fetchall()
+    return [Referrer(*row[:-1]) for row in rows], rows[0][-1] if rows else 0

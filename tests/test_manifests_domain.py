@@ -24,6 +24,8 @@ from domain.manifests import (
     OCI_INDEX,
     OCI_MANIFEST,
     ManifestInfo,
+    distinct,
+    image_size,
     parse_manifest,
 )
 
@@ -405,3 +407,36 @@ def test_mutated_manifests_only_raise_registry_errors(
     data: bytes, content_type: str | None
 ) -> None:
     _check(data, content_type)
+
+
+# -- repeated descriptors: each digest once, where it first appears ---------------------------
+_descriptors = st.lists(
+    st.builds(
+        lambda n, size: {"digest": f"sha256:{n:064x}", "size": size, "mediaType": "x"},
+        st.integers(0, 6),  # few digests: lists repeat them
+        st.integers(0, 2**40),
+    ),
+    max_size=40,
+)
+
+
+@given(_descriptors)
+def test_distinct_keeps_each_digest_once_at_its_first_place(descriptors) -> None:
+    found = distinct(descriptors)
+    digests = [d["digest"] for d in found]
+    assert len(digests) == len(set(digests))
+    assert set(digests) == {d["digest"] for d in descriptors}
+    for d in found:  # the first occurrence itself, in the order of first occurrences
+        assert d is next(x for x in descriptors if x["digest"] == d["digest"])
+    places = [next(i for i, x in enumerate(descriptors) if x is d) for d in found]
+    assert places == sorted(places)
+
+
+@given(st.integers(0, 2**20), _descriptors, st.booleans())
+def test_image_size_counts_each_distinct_blob_once(size, layers, with_config) -> None:
+    config = {"digest": "sha256:" + "c" * 64, "size": 7, "mediaType": "c"} if with_config else None
+    blobs = {}
+    for blob in ([config] if config else []) + layers:
+        blobs.setdefault(blob["digest"], blob["size"])
+    assert image_size(size, config, layers) == size + sum(blobs.values())
+    assert image_size(size, config, layers + layers) == image_size(size, config, layers)
