@@ -19,6 +19,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
 from api.app import create_app
+from api.availability import DatabaseGate, guard_event_store
 from api.fastpath import ManifestFastPath
 from api.services import Services
 from api.tokens import KeyRing, Tokens
@@ -36,6 +37,13 @@ from workers.relay import Relay
 
 log = logging.getLogger("cyp_registry")
 
+# Seconds a request waits for a pooled database connection before it answers 503 (the
+# pools' default is 30; a connection is normally free within milliseconds).
+DATABASE_WAIT = 3
+# Seconds the pools keep reconnecting with backoff before they give up and grow again on
+# demand (their default, 5 min, can delay the recovery by as long as the outage lasted).
+RECONNECT_FOR = 10.0
+
 
 def eventsourcing_env(database_url: str) -> dict[str, str]:
     params = conninfo_to_dict(database_url)
@@ -47,6 +55,8 @@ def eventsourcing_env(database_url: str) -> dict[str, str]:
         "POSTGRES_USER": str(params.get("user", "postgres")),
         "POSTGRES_PASSWORD": str(params.get("password", "")),
         "POSTGRES_POOL_SIZE": "4",
+        # the wait for a pooled connection (each try: the store retries a call ten times)
+        "POSTGRES_CONNECT_TIMEOUT": str(DATABASE_WAIT),
         "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
         "CREATE_TABLE": "y",
         # Cached aggregates are fast-forwarded with one query instead of being rebuilt from
@@ -223,14 +233,25 @@ def build_app(stack: Stack, close: Any = None) -> ManifestFastPath:
     ensure_admin(stack)
     # Autocommit: a view query is one round trip, not BEGIN + SELECT + COMMIT.
     pool = AsyncConnectionPool(
-        stack.database_url, min_size=1, max_size=8, open=False, kwargs={"autocommit": True}
+        stack.database_url,
+        min_size=1,
+        max_size=8,
+        open=False,
+        kwargs={"autocommit": True, "connect_timeout": DATABASE_WAIT},
+        timeout=DATABASE_WAIT,
+        reconnect_timeout=RECONNECT_FOR,
     )
+    # While Postgres is out of reach, requests answer 503 at once (api.availability).
+    database = DatabaseGate(stack.database_url)
+    guard_event_store(stack.registry.recorder.datastore, database, RECONNECT_FOR)
+    database.on_recovery(pool.check)
     waiter = PositionWaiter(stack.database_url)
     probe = NatsProbe(stack.nats_url)
     workers = Workers(stack) if settings.workers else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
+        await database.start()
         await pool.open()
         await probe.start()
         if workers:
@@ -244,6 +265,7 @@ def build_app(stack: Stack, close: Any = None) -> ManifestFastPath:
                 await workers.stop()
             await probe.stop()
             await pool.close()
+            await database.stop()
             if close is not None:
                 close()
 
@@ -264,6 +286,7 @@ def build_app(stack: Stack, close: Any = None) -> ManifestFastPath:
         store=store,
         pool=pool,
         waiter=waiter,
+        database=database,
         version=__version__,
         nats_ok=probe.ok,
         write_wait=settings.write_wait,

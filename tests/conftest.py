@@ -12,6 +12,7 @@ import pytest
 
 from tests.support import (
     OwnNats,
+    OwnPostgres,
     RegistryProcess,
     create_database,
     delete_stream,
@@ -102,3 +103,11 @@ def own_nats(tmp_path: Path) -> Iterator[OwnNats]:
     server = OwnNats(tmp_path / "own-nats")
     yield server
     server.stop()
+
+
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[OwnPostgres]:
+    """A private Postgres this test may stop and restart (an outage), stopped at the end."""
+    server = OwnPostgres(tmp_path / "own-pg")
+    yield server
+    server.close()
