@@ -34,6 +34,7 @@ from projections.runner import ProjectionRunner
 from projections.waiter import PositionWaiter
 from storage.filesystem import FilesystemStore
 from workers.relay import Relay
+from workers.uploads import purge_abandoned_uploads
 
 log = logging.getLogger("cyp_registry")
 
@@ -249,6 +250,10 @@ def build_app(stack: Stack, close: Any = None) -> ManifestFastPath:
     probe = NatsProbe(stack.nats_url)
     workers = Workers(stack) if settings.workers else None
 
+    store = FilesystemStore(
+        settings.blobs_dir, settings.max_uploads_per_user, settings.max_uploads_per_repository
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         await database.start()
@@ -257,9 +262,14 @@ def build_app(stack: Stack, close: Any = None) -> ManifestFastPath:
         if workers:
             await workers.start()
         await waiter.start()
+        # in every API process: each holds the hash state of the sessions it opened
+        purging = asyncio.create_task(
+            purge_abandoned_uploads(store, settings.upload_ttl, settings.upload_purge_interval)
+        )
         try:
             yield
         finally:
+            purging.cancel()
             await waiter.stop()
             if workers:
                 await workers.stop()
@@ -269,9 +279,6 @@ def build_app(stack: Stack, close: Any = None) -> ManifestFastPath:
             if close is not None:
                 close()
 
-    store = FilesystemStore(settings.blobs_dir)
-    # Upload sessions nobody touched for a day were abandoned (or their client was killed).
-    store.purge_stale_uploads(older_than=24 * 3600)
     keys = KeyRing(settings.keys_dir).load()
     tokens = Tokens(keys, settings.token_issuer, settings.token_service, settings.token_ttl)
     services = Services(
