@@ -5,6 +5,8 @@ its own JetStream stream, so runs never collide."""
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -106,8 +108,14 @@ def own_nats(tmp_path: Path) -> Iterator[OwnNats]:
 
 
 @pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[OwnPostgres]:
-    """A private Postgres this test may stop and restart (an outage), stopped at the end."""
-    server = OwnPostgres(tmp_path / "own-pg")
-    yield server
-    server.close()
+def own_postgres() -> Iterator[OwnPostgres]:
+    """A private Postgres this test may stop and restart (an outage), stopped at the end.
+    Not under tmp_path: as root it runs as the user `pgserver`, and every pytest session
+    that starts (other runs too) makes /tmp/pytest-of-<user> private again."""
+    folder = Path(tempfile.mkdtemp(prefix="cyp-own-pg-"))
+    server = OwnPostgres(folder / "pg")
+    try:
+        yield server
+    finally:
+        server.close()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -228,7 +228,7 @@ class OwnPostgres:
         self._pg_ctl("-o", '-h ""', "-o", f"-k {self.socket_dir}", "-l", log, "start")
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
+        if (self.folder / "postmaster.pid").exists():
             self.stop()
         from cyp_registry.embedded import stop_postgres
 
