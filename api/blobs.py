@@ -169,7 +169,7 @@ async def start(request: Request[Any, Any, Any], services: Services, name: str):
     digest = params.get("digest")
     if digest:
         parse_digest(digest)
-    upload_id = services.store.start_upload(name)
+    upload_id = services.store.start_upload(name, caller.actor)  # capped: api.distribution
     if digest:  # single POST: the body is the whole blob
         try:
             await services.store.append(upload_id, name, request.stream())

@@ -19,7 +19,7 @@ from domain.errors import RegistryError
 from domain.manifests import OCI_INDEX
 from domain.names import check_name, is_valid_name, parse_digest
 from projections import referrers, repositories, tags
-from storage.errors import UploadUnknown
+from storage.errors import TooManyUploads, UploadBusy, UploadUnknown
 
 Handler = Callable[..., Awaitable[Response[Any]]]
 
@@ -127,6 +127,12 @@ async def _dispatch(request: Request[Any, Any, Any], rest: str) -> Response[Any]
         return error_response(exc)
     except UploadUnknown:
         return error_response(RegistryError("BLOB_UPLOAD_UNKNOWN"))
+    except TooManyUploads as exc:  # sessions free up as uploads finish or are purged
+        full = RegistryError("TOOMANYREQUESTS", str(exc), {"per": exc.kind, "limit": exc.limit})
+        return error_response(full, {"Retry-After": "10"})
+    except UploadBusy:  # another request (its client maybe dead) still writes the upload
+        busy = RegistryError("TOOMANYREQUESTS", "another request is writing this upload")
+        return error_response(busy, {"Retry-After": "1"})
 
 
 async def _refusal(request: Request[Any, Any, Any]) -> Response[Any] | None:

@@ -8,11 +8,12 @@ from typing import Any
 from eventsourcing.persistence import InterfaceError, OperationalError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from psycopg import InterfaceError as PsycopgInterfaceError
 from psycopg import OperationalError as PsycopgOperationalError
-from psycopg_pool import PoolTimeout
 
+from api.availability import connection_lost
 from api.oci import error_response
-from domain.errors import ERROR_CODES, ConcurrentUpdate, RegistryError
+from domain.errors import ERROR_CODES, ConcurrentUpdate, DatabaseUnavailable, RegistryError
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +84,13 @@ def on_contention(request: Request[Any, Any, Any], exc: ConcurrentUpdate) -> Res
 
 
 def on_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
-    down = RegistryError("UNAVAILABLE", "database unavailable; retry")
-    return _error(request, down, {"Retry-After": "1"})
+    """The database failed the request (its connection died, a pool wait or a lock ran
+    out): 503 with Retry-After; a lost database closes the gate (it logs the outage once)."""
+    if connection_lost(exc):
+        request.app.state.services.database.failed(exc)
+    else:
+        log.warning("database error on %s %s: %s", request.method, request.url.path, exc)
+    return _error(request, DatabaseUnavailable())
 
 
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -98,10 +103,11 @@ def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[A
 HANDLERS = {
     RegistryError: on_registry_error,
     ConcurrentUpdate: on_contention,
+    # the event store's and psycopg's (PoolTimeout is one of psycopg's OperationalErrors)
     OperationalError: on_unavailable,
     InterfaceError: on_unavailable,
     PsycopgOperationalError: on_unavailable,
-    PoolTimeout: on_unavailable,
+    PsycopgInterfaceError: on_unavailable,
     HTTPException: on_http_exception,
     Exception: on_unexpected,
 }

@@ -4,13 +4,16 @@ bytes and headers as the /v2 handler would send (`api.manifests`).
 
 Anything else goes to the app unchanged and is answered there as usual: no token, a token
 without the scope (the 401 challenge), an unknown manifest, a name that is not plain (escaped
-characters, `//`). So this path adds no behaviour of its own; it only skips work.
+characters, `//`), a database that fails (the app answers 503 for it, see api.errors and
+api.availability). So this path adds no behaviour of its own; it only skips work.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+import psycopg
 
 from api.auth import bearer_of
 from api.manifests import find_manifest, manifest_bytes
@@ -64,7 +67,7 @@ class ManifestFastPath:
                 if scope["method"] == "GET"
                 else b""
             )
-        except RegistryError:
+        except (RegistryError, psycopg.Error):  # e.g. unknown, or the database is down
             return False
         headers = [
             (b"content-type", found.media_type.encode()),

@@ -12,6 +12,7 @@ from api.services import Services
 
 
 async def _postgres(services: Services) -> bool:
+    services.database.check()  # known to be down: no wait for a connection
     async with services.pool.connection(timeout=2) as conn:
         await conn.execute("SELECT 1")
     return True

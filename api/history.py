@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
+import psycopg
 from litestar import Request, get
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
@@ -137,9 +138,9 @@ async def _live(
             # namespace stops seeing it, a signed-out or disabled user's stream ends.
             try:
                 f = await current()
-            except RegistryError:
-                return
-            rows = await services.query(history.following, f, after, head, BATCH)
+                rows = await services.query(history.following, f, after, head, BATCH)
+            except (RegistryError, psycopg.Error):  # signed out, or the database went away:
+                return  # the client reconnects with Last-Event-ID
             for row in rows:
                 data = encoder.encode(_event(row)).decode()
                 yield ServerSentEventMessage(data=data, id=str(row.position))

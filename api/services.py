@@ -9,8 +9,10 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from api.availability import DatabaseGate
 from api.tokens import ApiTokens, TokenCache, Tokens
 from api.verified import VerifiedPasswords
 from domain.registry import Registry
@@ -51,6 +53,8 @@ class Services:
     version: str
     nats_ok: Callable[[], Awaitable[bool]]
     write_wait: float = 10.0
+    # Closed while Postgres is out of reach: database calls then answer 503 at once.
+    database: DatabaseGate = field(default_factory=DatabaseGate)
     manifests: ManifestCache = field(default_factory=ManifestCache)
     lifespan: Sequence[Any] = ()
     # Token authentication: the signer/verifier, its cache of verified tokens, where clients
@@ -85,5 +89,10 @@ class Services:
         return position
 
     async def query(self, fn: Callable[..., Any], *args: Any) -> Any:
-        async with self.pool.connection() as conn:
-            return await fn(conn, *args)
+        self.database.check()
+        try:
+            async with self.pool.connection() as conn:
+                return await fn(conn, *args)
+        except psycopg.Error as exc:
+            self.database.failed(exc)
+            raise

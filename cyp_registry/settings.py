@@ -33,6 +33,13 @@ HELP = {
     " (true/false; off: zero trust, every request signs in)",
     "public_url": "scheme://host[:port] clients reach the registry at (the token realm is"
     " <public_url>/token); unset: taken from each request",
+    "upload_ttl": "seconds an upload session may go untouched before it is purged (its"
+    " partial file and hash state)",
+    "upload_purge_interval": "seconds between two purges of abandoned upload sessions",
+    "max_uploads_per_user": "upload sessions one user (or token, robot) may have open in one"
+    " API process; more: 429 (0: no cap)",
+    "max_uploads_per_repository": "upload sessions one repository may have open in one API"
+    " process; more: 429 (0: no cap)",
 }
 
 
@@ -63,6 +70,10 @@ class Settings:
     token_issuer: str = "cyp-registry"
     public_url: str = ""
     anonymous_pull: bool = False
+    upload_ttl: int = 24 * 3600
+    upload_purge_interval: float = 600.0
+    max_uploads_per_user: int = 100
+    max_uploads_per_repository: int = 100
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod

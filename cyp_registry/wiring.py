@@ -19,6 +19,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
 from api.app import create_app
+from api.availability import DatabaseGate, guard_event_store
 from api.fastpath import ManifestFastPath
 from api.services import Services
 from api.tokens import KeyRing, Tokens
@@ -33,8 +34,16 @@ from projections.runner import ProjectionRunner
 from projections.waiter import PositionWaiter
 from storage.filesystem import FilesystemStore
 from workers.relay import Relay
+from workers.uploads import purge_abandoned_uploads
 
 log = logging.getLogger("cyp_registry")
+
+# Seconds a request waits for a pooled database connection before it answers 503 (the
+# pools' default is 30; a connection is normally free within milliseconds).
+DATABASE_WAIT = 3
+# Seconds the pools keep reconnecting with backoff before they give up and grow again on
+# demand (their default, 5 min, can delay the recovery by as long as the outage lasted).
+RECONNECT_FOR = 10.0
 
 
 def eventsourcing_env(database_url: str) -> dict[str, str]:
@@ -47,6 +56,8 @@ def eventsourcing_env(database_url: str) -> dict[str, str]:
         "POSTGRES_USER": str(params.get("user", "postgres")),
         "POSTGRES_PASSWORD": str(params.get("password", "")),
         "POSTGRES_POOL_SIZE": "4",
+        # the wait for a pooled connection (each try: the store retries a call ten times)
+        "POSTGRES_CONNECT_TIMEOUT": str(DATABASE_WAIT),
         # One round trip per insert, through a function that serializes inserts until they
         # commit, so readers of "events after my position" never pass an id committed later.
         "POSTGRES_ENABLE_DB_FUNCTIONS": "y",
@@ -226,33 +237,51 @@ def build_app(stack: Stack, close: Any = None) -> ManifestFastPath:
     ensure_admin(stack)
     # Autocommit: a view query is one round trip, not BEGIN + SELECT + COMMIT.
     pool = AsyncConnectionPool(
-        stack.database_url, min_size=1, max_size=8, open=False, kwargs={"autocommit": True}
+        stack.database_url,
+        min_size=1,
+        max_size=8,
+        open=False,
+        kwargs={"autocommit": True, "connect_timeout": DATABASE_WAIT},
+        timeout=DATABASE_WAIT,
+        reconnect_timeout=RECONNECT_FOR,
     )
+    # While Postgres is out of reach, requests answer 503 at once (api.availability).
+    database = DatabaseGate(stack.database_url)
+    guard_event_store(stack.registry.recorder.datastore, database, RECONNECT_FOR)
+    database.on_recovery(pool.check)
     waiter = PositionWaiter(stack.database_url)
     probe = NatsProbe(stack.nats_url)
     workers = Workers(stack) if settings.workers else None
 
+    store = FilesystemStore(
+        settings.blobs_dir, settings.max_uploads_per_user, settings.max_uploads_per_repository
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
+        await database.start()
         await pool.open()
         await probe.start()
         if workers:
             await workers.start()
         await waiter.start()
+        # in every API process: each holds the hash state of the sessions it opened
+        purging = asyncio.create_task(
+            purge_abandoned_uploads(store, settings.upload_ttl, settings.upload_purge_interval)
+        )
         try:
             yield
         finally:
+            purging.cancel()
             await waiter.stop()
             if workers:
                 await workers.stop()
             await probe.stop()
             await pool.close()
+            await database.stop()
             if close is not None:
                 close()
 
-    store = FilesystemStore(settings.blobs_dir)
-    # Upload sessions nobody touched for a day were abandoned (or their client was killed).
-    store.purge_stale_uploads(older_than=24 * 3600)
     keys = KeyRing(settings.keys_dir).load()
     tokens = Tokens(keys, settings.token_issuer, settings.token_service, settings.token_ttl)
     services = Services(
@@ -267,6 +296,7 @@ def build_app(stack: Stack, close: Any = None) -> ManifestFastPath:
         store=store,
         pool=pool,
         waiter=waiter,
+        database=database,
         version=__version__,
         nats_ok=probe.ok,
         write_wait=settings.write_wait,

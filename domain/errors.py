@@ -52,6 +52,16 @@ class RegistryError(Exception):
         super().__init__(f"{code}: {self.message}")
 
 
+class DatabaseUnavailable(RegistryError):
+    """The database cannot be reached: 503 with `Retry-After`, never a wait for it."""
+
+    RETRY_AFTER = "1"
+
+    def __init__(self) -> None:
+        super().__init__("UNAVAILABLE", "database unavailable; retry")
+        self.headers = {"Retry-After": self.RETRY_AFTER}
+
+
 class ConcurrentUpdate(Exception):
     """Another writer changed the same aggregate first; the command may be retried."""
 

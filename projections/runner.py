@@ -15,7 +15,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError
 
+from domain.errors import DatabaseUnavailable
 from projections import (
     access_tokens,
     blob_links,
@@ -55,6 +57,14 @@ VIEWS: dict[str, View] = {
 }
 CHANNEL = "cyp_views"
 _LOCK_KEY = 0x6379700002
+# Errors that mean Postgres is out of reach (the event store's, psycopg's, the API's gate).
+DATABASE_LOST = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    OperationalError,
+    InterfaceError,
+    DatabaseUnavailable,
+)
 
 
 class ViewsBusy(Exception):
@@ -149,7 +159,10 @@ class ProjectionRunner:
                         # and returned at once, so none is missed between step and wait.
                         for _ in conn.notifies(timeout=1.0, stop_after=1):
                             pass
-            except Exception:  # the database went away: retry, nothing is lost
+            except DATABASE_LOST as exc:  # the database went away: retry, nothing is lost
+                log.warning("projection runner waiting for the database (%s)", exc)
+                stop.wait(1.0)
+            except Exception:
                 log.exception("projection runner failed; retrying")
                 stop.wait(1.0)
 

@@ -1,7 +1,9 @@
 """Read-your-writes: wait until the views have reached a position of the event log.
 
 Listens on the channel the projection runner notifies inside its transactions; LISTEN
-is set up before the current position is read, so no notification falls in between.
+is set up before the current position is read, so no notification falls in between. When the
+channel is lost (Postgres went away), the writes waiting are let go at once (their events are
+stored; only the views' confirmation is missing), and the channel is set up again.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ class PositionWaiter:
     def __init__(self, conninfo: str) -> None:
         self.conninfo = conninfo
         self.position = 0
-        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        # (position, future): True once the views reached it, False if the channel was lost
+        self._waiters: list[tuple[int, asyncio.Future[bool]]] = []
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
@@ -37,10 +40,11 @@ class PositionWaiter:
                 await self._task
 
     async def _listen(self) -> None:
+        lost = False
         while True:
             try:
                 async with await psycopg.AsyncConnection.connect(
-                    self.conninfo, autocommit=True
+                    self.conninfo, autocommit=True, connect_timeout=5
                 ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     cur = await conn.execute(
@@ -48,13 +52,26 @@ class PositionWaiter:
                     )
                     self._advance((await cur.fetchone())[0])
                     self._ready.set()
+                    if lost:
+                        log.warning("the views' notification channel is back")
+                        lost = False
                     async for notify in conn.notifies():
                         self._advance(int(notify.payload))
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.warning("lost the views' notification channel; reconnecting", exc_info=True)
+            except Exception as exc:
+                if not lost:  # once per outage, without a trace: the reason is the message
+                    log.warning("lost the views' notification channel (%s); reconnecting", exc)
+                    lost = True
+                self._release()
                 await asyncio.sleep(0.5)
+
+    def _release(self) -> None:
+        """Let every waiting write go unconfirmed: no notification can come for now."""
+        for _, future in self._waiters:
+            if not future.done():
+                future.set_result(False)
+        self._waiters = []
 
     def _advance(self, position: int) -> None:
         if position <= self.position:
@@ -64,7 +81,7 @@ class PositionWaiter:
         for target, future in self._waiters:
             if target <= position:
                 if not future.done():
-                    future.set_result(None)
+                    future.set_result(True)
             else:
                 still.append((target, future))
         self._waiters = still
@@ -74,11 +91,10 @@ class PositionWaiter:
         stream waiting for the next event passes `warn=False`: a quiet log is no fault)."""
         if position is None or self.position >= position:
             return True
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiters.append((position, future))
         try:
-            await asyncio.wait_for(future, timeout)
-            return True
+            return await asyncio.wait_for(future, timeout)
         except TimeoutError:
             if warn:
                 log.warning("views did not reach position %s within %ss", position, timeout)

@@ -23,3 +23,16 @@ class DigestMismatch(StorageError):
 
 class SizeMismatch(StorageError):
     """The body length differs from the Content-Length or the declared size."""
+
+
+class TooManyUploads(StorageError):
+    """A user or a repository has as many upload sessions open as it may."""
+
+    def __init__(self, kind: str, limit: int) -> None:
+        super().__init__(f"too many upload sessions open for this {kind} (at most {limit})")
+        self.kind = kind
+        self.limit = limit
+
+
+class UploadBusy(StorageError):
+    """Another request is still writing this upload (e.g. one whose client died unnoticed)."""

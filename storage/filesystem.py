@@ -2,8 +2,14 @@
 
 Uploads stream to a temporary file while being hashed; a finished upload is verified,
 fsynced and renamed into place atomically, so a killed upload never leaves a partial blob
-visible. Hash state of an upload lives in this process; if the upload continues in another
-process (another replica, a restart), the file is re-hashed once on completion.
+visible. Hash state of an upload lives in this process (storage.sessions, with the caps on
+open sessions); if the upload continues in another process (another replica, a restart), the
+file is re-hashed once on completion.
+
+An upload whose client died mid-PATCH stays resumable: the file holds exactly the bytes
+written (and hashed) before the body broke off, so the upload's status (GET) tells the
+client where to continue (PATCH with Content-Range). Sessions left alone for the TTL are
+purged, with their hash state (`purge_stale_uploads`, run periodically).
 
 An upload is one file whose name carries the upload id and a key of its repository (so an
 upload is found only through its own repository), and whose modification time tells when it
@@ -19,17 +25,21 @@ import os
 import shutil
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import anyio.to_thread
 
-from storage.errors import DigestMismatch, UploadOffsetMismatch, UploadUnknown
+from storage.errors import DigestMismatch, UploadBusy, UploadOffsetMismatch, UploadUnknown
+from storage.sessions import OpenUploads, Session
 
 CHUNK = 1024 * 1024
 SMALL = 256 * 1024
 SYNC_EVERY = 8 * 1024 * 1024
+# Seconds a request waits for another one writing the same upload to finish (a PATCH whose
+# client died is done within milliseconds; one whose connection hangs half-open is not).
+BUSY_WAIT = 5.0
 _ALGORITHMS = ("sha256", "sha512")
 
 
@@ -51,18 +61,20 @@ def _settle(fd: int) -> None:
     _drop_cached(fd)
 
 
-@dataclass
-class _Hashing:
-    offset: int
-    hasher: hashlib._Hash
-
-
 class FilesystemStore:
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        max_uploads_per_user: int = 0,
+        max_uploads_per_repository: int = 0,
+    ) -> None:
         self.root = Path(root)
         self.uploads = self.root / "_uploads"
         self.uploads.mkdir(parents=True, exist_ok=True)
-        self._hashing: dict[str, _Hashing] = {}
+        self.sessions = OpenUploads(max_uploads_per_user, max_uploads_per_repository)
+        # One request at a time writes an upload (a client resuming after its PATCH died
+        # waits until that PATCH's last write is done): a lock per upload while in use.
+        self._busy: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # -- blobs -------------------------------------------------------------------------------
     def path(self, digest: str) -> Path:
@@ -156,11 +168,33 @@ class FilesystemStore:
             os.close(fd)
 
     # -- uploads -----------------------------------------------------------------------------
-    def start_upload(self, repository: str) -> str:
+    def start_upload(self, repository: str, owner: str = "") -> str:
+        """A new upload session of `owner` (who opens it); TooManyUploads over a cap."""
         upload_id = str(uuid.uuid4())
-        self._data(upload_id, repository).touch(exist_ok=False)
-        self._hashing[upload_id] = _Hashing(0, hashlib.sha256())
+        path = self._data(upload_id, repository)
+        self.sessions.add(upload_id, Session(path, repository, owner))
+        try:
+            path.touch(exist_ok=False)
+        except BaseException:
+            self.sessions.remove(upload_id)
+            raise
         return upload_id
+
+    @contextlib.asynccontextmanager
+    async def _writing(self, upload_id: str) -> AsyncIterator[None]:
+        """Hold the upload for one request; UploadBusy if another one keeps it too long."""
+        lock = self._busy.get(upload_id)
+        if lock is None:
+            lock = self._busy[upload_id] = asyncio.Lock()
+        try:
+            async with asyncio.timeout(BUSY_WAIT):
+                await lock.acquire()
+        except TimeoutError:
+            raise UploadBusy(upload_id) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _data(self, upload_id: str, repository: str) -> Path:
         key = hashlib.sha256(repository.encode("utf-8", "surrogatepass")).hexdigest()[:32]
@@ -191,11 +225,17 @@ class FilesystemStore:
         start: int | None = None,
     ) -> int:
         """Append a request body to an upload; `start` is the client's Content-Range start."""
+        async with self._writing(upload_id):
+            return await self._append(upload_id, repository, body, start)
+
+    async def _append(
+        self, upload_id: str, repository: str, body: AsyncIterable[bytes], start: int | None
+    ) -> int:
         data_path = self._upload(upload_id, repository)
         size = data_path.stat().st_size
         if start is not None and start != size:
             raise UploadOffsetMismatch(size)
-        state = self._hashing.get(upload_id)
+        state = self.sessions.hashing(upload_id)
         if state is not None and state.offset != size:
             state = None  # another process wrote to it meanwhile
         fh = open(data_path, "ab", buffering=0)  # noqa: SIM115 - closed below
@@ -245,11 +285,14 @@ class FilesystemStore:
                         await asyncio.shield(pending)
             fh.close()
         if state is None:
-            self._hashing.pop(upload_id, None)
-        return data_path.stat().st_size
+            self.sessions.drop_hashing(upload_id)
+        try:
+            return data_path.stat().st_size
+        except FileNotFoundError:  # purged or cancelled meanwhile
+            raise UploadUnknown(upload_id) from None
 
     def _digest_of(self, upload_id: str, data_path: Path, algorithm: str) -> str:
-        state = self._hashing.get(upload_id)
+        state = self.sessions.hashing(upload_id)
         size = data_path.stat().st_size
         if algorithm == "sha256" and state is not None and state.offset == size:
             return "sha256:" + state.hasher.hexdigest()
@@ -275,7 +318,7 @@ class FilesystemStore:
             os.fsync(fh.fileno())
             _drop_cached(fh.fileno())
         self._place(data_path, digest)  # the upload's file becomes the blob: nothing left
-        self._hashing.pop(upload_id, None)
+        self.sessions.remove(upload_id)
         return size
 
     async def finish(self, upload_id: str, repository: str, digest: str) -> int:
@@ -283,10 +326,13 @@ class FilesystemStore:
 
         On a digest mismatch the upload stays open, so the client may retry or cancel.
         """
-        return await anyio.to_thread.run_sync(self._finish, upload_id, repository, digest)
+        async with self._writing(upload_id):
+            return await anyio.to_thread.run_sync(self._finish, upload_id, repository, digest)
 
     def purge_stale_uploads(self, older_than: float) -> int:
-        """Remove upload sessions untouched for `older_than` seconds (abandoned or killed)."""
+        """Remove upload sessions untouched for `older_than` seconds (abandoned, or their
+        client was killed), in every process's name, and forget the hash state of those
+        this process opened; returns how many files were removed."""
         cutoff = time.time() - older_than
         purged = 0
         for entry in self.uploads.iterdir():
@@ -297,16 +343,18 @@ class FilesystemStore:
                 touched = (data if data.exists() else entry).stat().st_mtime
             except FileNotFoundError:
                 continue  # finished or cancelled meanwhile
-            if touched >= cutoff:
-                continue
+            busy = self._busy.get(entry.name.split(".", 1)[0])
+            if touched >= cutoff or (busy is not None and busy.locked()):
+                continue  # fresh, or a request of this process is writing it right now
             if entry.is_dir():
                 shutil.rmtree(entry, ignore_errors=True)
             else:
                 entry.unlink(missing_ok=True)
             purged += 1
+        self.sessions.prune()
         return purged
 
     def cancel(self, upload_id: str, repository: str) -> None:
         data = self._upload(upload_id, repository)
-        self._hashing.pop(upload_id, None)
+        self.sessions.remove(upload_id)
         data.unlink(missing_ok=True)

@@ -5,6 +5,8 @@ its own JetStream stream, so runs never collide."""
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 
 from tests.support import (
     OwnNats,
+    OwnPostgres,
     RegistryProcess,
     create_database,
     delete_stream,
@@ -102,3 +105,17 @@ def own_nats(tmp_path: Path) -> Iterator[OwnNats]:
     server = OwnNats(tmp_path / "own-nats")
     yield server
     server.stop()
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[OwnPostgres]:
+    """A private Postgres this test may stop and restart (an outage), stopped at the end.
+    Not under tmp_path: as root it runs as the user `pgserver`, and every pytest session
+    that starts (other runs too) makes /tmp/pytest-of-<user> private again."""
+    folder = Path(tempfile.mkdtemp(prefix="cyp-own-pg-"))
+    server = OwnPostgres(folder / "pg")
+    try:
+        yield server
+    finally:
+        server.close()
+        shutil.rmtree(folder, ignore_errors=True)

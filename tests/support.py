@@ -201,6 +201,40 @@ class OwnNats:
         raise RuntimeError(f"nats-server did not come back on port {self.port}")
 
 
+class OwnPostgres:
+    """A private Postgres (the embedded one's binaries, its own data folder) a test may stop
+    and start again: the same socket and data, so to its clients it is an outage. Never the
+    machine's shared Postgres."""
+
+    def __init__(self, folder: Path) -> None:
+        from cyp_registry.embedded import start_postgres
+
+        self.folder = folder.resolve()
+        self.url, self.handle = start_postgres(self.folder)
+        self.socket_dir = conninfo_to_dict(self.url)["host"]
+
+    def _pg_ctl(self, *args: str) -> None:
+        from pgserver._commands import pg_ctl
+
+        user = "pgserver" if os.geteuid() == 0 else None  # as the embedded one runs it
+        pg_ctl(["-w", *args], pgdata=self.folder, user=user, timeout=30)
+
+    def stop(self) -> None:
+        """`pg_ctl stop -m fast`: open sessions end with AdminShutdown, new ones are refused."""
+        self._pg_ctl("-m", "fast", "stop")
+
+    def restart(self) -> None:
+        log = str(self.folder / "log")
+        self._pg_ctl("-o", '-h ""', "-o", f"-k {self.socket_dir}", "-l", log, "start")
+
+    def close(self) -> None:
+        if (self.folder / "postmaster.pid").exists():
+            self.stop()
+        from cyp_registry.embedded import stop_postgres
+
+        stop_postgres(self.handle)
+
+
 def delete_stream(nats_url: str, stream: str) -> None:
     """Remove a test's JetStream stream so the shared NATS does not collect them."""
     import asyncio

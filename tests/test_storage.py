@@ -7,7 +7,13 @@ import time
 
 import pytest
 
-from storage.errors import DigestMismatch, UploadOffsetMismatch, UploadUnknown
+from storage.errors import (
+    DigestMismatch,
+    TooManyUploads,
+    UploadBusy,
+    UploadOffsetMismatch,
+    UploadUnknown,
+)
 from storage.filesystem import FilesystemStore
 
 
@@ -93,3 +99,90 @@ def test_a_big_blob_streams_back_whole_and_in_ranges(tmp_path):
     for start, end in [(0, 0), (1, chunk), (chunk - 1, 2 * chunk), (5, len(data) - 1)]:
         assert _read(store, digest, start, end) == data[start : end + 1]
     assert _read(store, digest, len(data) - 3, None) == data[-3:]
+
+
+def test_open_sessions_are_capped_per_user_and_per_repository(tmp_path):
+    store = FilesystemStore(tmp_path, max_uploads_per_user=2, max_uploads_per_repository=3)
+    first = store.start_upload("r", "ann")
+    store.start_upload("r", "ann")
+    with pytest.raises(TooManyUploads) as refused:
+        store.start_upload("other", "ann")
+    assert (refused.value.kind, refused.value.limit) == ("user", 2)
+    store.start_upload("r", "bob")
+    with pytest.raises(TooManyUploads) as refused:
+        store.start_upload("r", "cid")
+    assert (refused.value.kind, refused.value.limit) == ("repository", 3)
+    assert store.start_upload("elsewhere", "cid")  # other repositories are not affected
+    # a session that ends (cancelled, finished, or its file purged anywhere) frees its place
+    store.cancel(first, "r")
+    second = store.start_upload("r", "ann")
+    asyncio.run(store.append(second, "r", _body(b"data")))
+    asyncio.run(store.finish(second, "r", _digest(b"data")))
+    third = store.start_upload("r", "ann")
+    store._data(third, "r").unlink()
+    assert store.start_upload("r", "ann")
+    assert not list(store.uploads.glob(f"{first}.*"))  # a refused start leaves no file
+
+
+def test_purge_forgets_the_hash_state_of_purged_sessions(tmp_path):
+    store = FilesystemStore(tmp_path, max_uploads_per_user=1)
+    old = store.start_upload("r", "ann")
+    asyncio.run(store.append(old, "r", _body(b"half")))
+    assert store.sessions.hashing(old) is not None
+    past = time.time() - 7200
+    os.utime(store._data(old, "r"), (past, past))
+    assert store.purge_stale_uploads(older_than=3600) == 1
+    assert store.sessions.hashing(old) is None and len(store.sessions) == 0
+    assert store.start_upload("r", "ann")  # its place is free again
+
+
+def test_a_broken_off_body_leaves_a_resumable_prefix(tmp_path):
+    """A client that dies mid-PATCH: what reached the disk is a prefix of its body, hashed
+    as far as it goes, and the upload continues from there to the right digest."""
+    from storage import filesystem
+
+    data = os.urandom(3 * filesystem.CHUNK + 1234)
+    store = FilesystemStore(tmp_path)
+    upload = store.start_upload("r", "ann")
+
+    async def dies(after: int):
+        for offset in range(0, after, 65536):
+            yield data[offset : min(offset + 65536, after)]
+        raise ConnectionResetError("client went away")
+
+    with pytest.raises(ConnectionResetError):
+        asyncio.run(store.append(upload, "r", dies(2 * filesystem.CHUNK + 5000)))
+    have = store.upload_size(upload, "r")
+    assert 0 < have <= 2 * filesystem.CHUNK + 5000
+    assert store._data(upload, "r").read_bytes() == data[:have]
+    assert store.sessions.hashing(upload).offset == have  # no re-read needed to finish
+    asyncio.run(store.append(upload, "r", _body(data[have:]), have))
+    assert asyncio.run(store.finish(upload, "r", _digest(data))) == len(data)
+    assert store.read_bytes(_digest(data)) == data
+
+
+def test_one_request_at_a_time_writes_an_upload(tmp_path, monkeypatch):
+    from storage import filesystem
+
+    monkeypatch.setattr(filesystem, "BUSY_WAIT", 0.2)
+    store = FilesystemStore(tmp_path)
+    upload = store.start_upload("r", "ann")
+
+    async def main() -> None:
+        stalled = asyncio.Event()
+
+        async def hangs():
+            yield b"x"
+            stalled.set()
+            await asyncio.Event().wait()  # a client whose connection hangs half-open
+
+        writer = asyncio.create_task(store.append(upload, "r", hangs()))
+        await stalled.wait()
+        with pytest.raises(UploadBusy):
+            await store.append(upload, "r", _body(b"y"), 0)
+        writer.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await writer
+        assert await store.append(upload, "r", _body(b"y"), 0) == 1
+
+    asyncio.run(main())
