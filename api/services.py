@@ -51,6 +51,10 @@ class Services:
     version: str
     nats_ok: Callable[[], Awaitable[bool]]
     write_wait: float = 10.0
+    # /health says `degraded` when the relay of this stream is more than this many seconds
+    # behind the event log (0: never).
+    relay_stream: str = "CYP_EVENTS"
+    relay_max_lag: float = 30.0
     manifests: ManifestCache = field(default_factory=ManifestCache)
     lifespan: Sequence[Any] = ()
     # Token authentication: the signer/verifier, its cache of verified tokens, where clients
