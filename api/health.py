@@ -1,14 +1,22 @@
-"""GET /health: the guide's §2.1 contract; 503 naming each failed component."""
+"""GET /health: the guide's §2.1 contract; 503 naming each failed component.
+
+`degraded` (200): everything answers, but the relay is more than CYP_RELAY_MAX_LAG seconds
+behind the event log (events wait to reach NATS: NATS refuses them, or no relay runs). It is
+a 200 on purpose: the API serves every request correctly, and a load balancer or orchestrator
+taking replicas out for it would turn a late stream into an outage (every replica shares the
+one relay). Monitoring reads `status`."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import anyio.to_thread
 from litestar import Request, Response, get
 
 from api.services import Services
+from projections import system
 
 
 async def _postgres(services: Services) -> bool:
@@ -36,15 +44,43 @@ async def components(services: Services) -> dict[str, bool]:
     )
 
 
+async def _relay_lag(services: Services, started_at: float) -> dict[str, Any] | None:
+    lag = await services.query(
+        system.relay_lag, services.registry.recorder.events_table_name, services.relay_stream
+    )
+    if lag.position >= lag.head:
+        return None
+    # Never caught up as far as Postgres knows (no relay ran yet): behind since this process
+    # started, at least.
+    seconds = lag.caught_up_for if lag.caught_up_for is not None else time.time() - started_at
+    if seconds <= services.relay_max_lag:
+        return None
+    return {"position": lag.position, "head": lag.head, "lag_seconds": round(seconds, 1)}
+
+
+async def relay_behind(services: Services, started_at: float) -> dict[str, Any] | None:
+    """The relay's lag when it is more than CYP_RELAY_MAX_LAG seconds behind the log, else
+    None (also when that is off, or Postgres does not answer: the postgres check says so)."""
+    if services.relay_max_lag <= 0:
+        return None
+    try:
+        return await asyncio.wait_for(_relay_lag(services, started_at), 3)
+    except Exception:
+        return None
+
+
 @get("/health")
 async def health(request: Request[Any, Any, Any]) -> Response[Any]:
     services: Services = request.app.state.services
-    results = await components(services)
+    results, relay = await asyncio.gather(
+        components(services), relay_behind(services, request.app.state.started_at)
+    )
     failed = [name for name, ok in results.items() if not ok]
-    data: dict[str, Any] = {
-        "status": "unhealthy" if failed else "healthy",
-        "version": services.version,
-    }
+    status = "unhealthy" if failed else "degraded" if relay else "healthy"
+    data: dict[str, Any] = {"status": status, "version": services.version}
+    if relay:
+        data["degraded"] = ["relay"]
+        data["relay"] = relay
     if failed:
         data["failed"] = failed
         return Response(

@@ -55,6 +55,10 @@ class Services:
     write_wait: float = 10.0
     # Closed while Postgres is out of reach: database calls then answer 503 at once.
     database: DatabaseGate = field(default_factory=DatabaseGate)
+    # /health says `degraded` when the relay of this stream is more than this many seconds
+    # behind the event log (0: never).
+    relay_stream: str = "CYP_EVENTS"
+    relay_max_lag: float = 30.0
     manifests: ManifestCache = field(default_factory=ManifestCache)
     lifespan: Sequence[Any] = ()
     # Token authentication: the signer/verifier, its cache of verified tokens, where clients

@@ -19,7 +19,7 @@ import msgspec
 from litestar import Request, get
 
 from api.auth import api_caller, readable_namespaces
-from api.health import components
+from api.health import components, relay_behind
 from api.schema import Envelope, errors, ok
 from api.services import Services
 from projections import storage, system
@@ -69,7 +69,7 @@ class SystemInfo(msgspec.Struct):
     version: str
     started_at: datetime
     uptime_seconds: float
-    status: str  # healthy, or unhealthy when a component is down
+    status: str  # healthy, degraded (the relay lags, as /health) or unhealthy (a component down)
     components: dict[str, bool]
     counts: Counts
     storage: Storage
@@ -97,6 +97,7 @@ async def system_info(request: Request[Any, Any, Any]) -> Envelope[SystemInfo]:
     caller = await api_caller(request)
     readable = await readable_namespaces(request, caller)
     health = await components(services)
+    lagging = await relay_behind(services, request.app.state.started_at)
     table = services.registry.recorder.events_table_name
     events = await services.query(system.event_store, table)
     views = await services.query(system.positions, "view_positions")
@@ -111,7 +112,11 @@ async def system_info(request: Request[Any, Any, Any]) -> Envelope[SystemInfo]:
             version=services.version,
             started_at=datetime.fromtimestamp(started, UTC),
             uptime_seconds=round(time.time() - started, 3),
-            status="healthy" if all(health.values()) else "unhealthy",
+            status="unhealthy"
+            if not all(health.values())
+            else "degraded"
+            if lagging
+            else "healthy",
             components=health,
             counts=Counts(repositories, tags),
             storage=Storage(

@@ -15,6 +15,8 @@ HELP = {
     "port": "port to listen on",
     "nats_stream": "JetStream stream the relay publishes events to",
     "nats_subject": "subject prefix of published events (<prefix>.<event type>)",
+    "relay_max_lag": "seconds stored events may wait for the relay (to reach NATS) before"
+    " /health answers `degraded` naming the relay (0: never)",
     "workers": "run the projection runner and the NATS relay inside `serve` (true/false)",
     "api_workers": "API processes `serve` runs on the one port (more use more cores)",
     "write_wait": "seconds a write waits for the views to reach it before answering",
@@ -56,6 +58,7 @@ class Settings:
     port: int = 8080
     nats_stream: str = "CYP_EVENTS"
     nats_subject: str = "cyp.events"
+    relay_max_lag: float = 30.0
     workers: bool = True
     api_workers: int = 1
     write_wait: float = 10.0

@@ -300,6 +300,8 @@ def build_app(stack: Stack, close: Any = None) -> ManifestFastPath:
         version=__version__,
         nats_ok=probe.ok,
         write_wait=settings.write_wait,
+        relay_stream=settings.nats_stream,
+        relay_max_lag=settings.relay_max_lag,
         lifespan=[lifespan],
     )
     # manifest GETs and HEADs with a token that grants them skip Litestar (api.fastpath)

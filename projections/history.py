@@ -7,12 +7,17 @@ from typing import Any, NamedTuple
 
 from psycopg.types.json import Jsonb
 
-from domain.documents import IDENTITY, event_fields, event_kind
+from domain.documents import IDENTITY, bounded, event_fields, event_kind
 from domain.names import namespace_of
 
 name = "history"
 tables = ("history",)
 _COLUMNS = {"actor", "client", *IDENTITY}
+# An event's details in the view (and so in a page of GET /api/history or an SSE event)
+# take at most this much JSON: a 4 MiB manifest's layers or annotations become a digest and
+# a size (domain.documents.bounded); the whole event stays in the event store. 16 KiB keeps
+# every field of an image of a hundred layers.
+DETAILS_LIMIT = 16 * 1024
 
 
 def _subject(kind: str, fields: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -35,6 +40,8 @@ def apply(cur: Any, event: Any, position: int) -> None:
     repository, namespace = _subject(kind, fields)
     digest = fields.get("digest", fields.get("to_digest"))
     details = {k: v for k, v in fields.items() if k not in _COLUMNS}
+    fitted = bounded(details, DETAILS_LIMIT)
+    details = fitted.document if fitted is not None else {"truncated": True}
     cur.execute(
         "INSERT INTO history (position, occurred_at, type, actor, client, repository, tag,"
         " digest, details, namespace) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -82,7 +89,17 @@ class HistoryFilter(NamedTuple):
     until: datetime | None = None
 
 
-_SELECT = "SELECT " + ", ".join(HistoryRow._fields) + " FROM history WHERE true"
+# Rows projected before details were bounded may still be large (until a `replay`): those
+# answer `{"truncated": true}` (the limit here is looser: Postgres' JSON text has spaces).
+_DETAILS = (
+    f"CASE WHEN octet_length(details::text) <= {4 * DETAILS_LIMIT} THEN details"
+    """ ELSE '{"truncated": true}'::jsonb END"""
+)
+_SELECT = (
+    "SELECT "
+    + ", ".join(_DETAILS if f == "details" else f for f in HistoryRow._fields)
+    + " FROM history WHERE true"
+)
 
 
 def _where(f: HistoryFilter) -> tuple[str, list[Any]]:

@@ -45,3 +45,22 @@ async def counts(conn: Any, readable: list[str] | None) -> tuple[int, int]:
         params * 2 if params else (),
     )
     return tuple(await cur.fetchone())  # type: ignore[return-value]
+
+
+class RelayLag(NamedTuple):
+    head: int  # position of the newest event
+    position: int  # the relay's (0: it never published)
+    caught_up_for: float | None  # seconds since it last had published everything (None: never)
+
+
+async def relay_lag(conn: Any, table: str, stream: str) -> RelayLag:
+    """How far the relay of `stream` is behind the event log (relay_positions)."""
+    cur = await conn.execute(
+        sql.SQL(
+            "SELECT (SELECT coalesce(max(notification_id), 0) FROM {}), coalesce(r.position, 0),"
+            " extract(epoch FROM clock_timestamp() - r.caught_up_at)::float8"
+            " FROM (SELECT 1) one LEFT JOIN relay_positions r ON r.name = %s"
+        ).format(sql.Identifier(table)),
+        (stream,),
+    )
+    return RelayLag(*await cur.fetchone())

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,10 +110,14 @@ def event_log(database_url: str) -> list[Stored]:
 @dataclass(frozen=True)
 class Published:
     seq: int
-    position: int
+    position: int  # its Cyp-Position (-1: none, or not a number: a foreign message)
     msg_id: str
     subject: str
     data: bytes
+
+
+def _position(header: str | None) -> int:
+    return int(header) if header and header.isascii() and header.isdigit() else -1
 
 
 async def _stream_messages(nats_url: str, stream: str) -> list[Published]:
@@ -128,8 +133,8 @@ async def _stream_messages(nats_url: str, stream: str) -> list[Published]:
                 found.append(
                     Published(
                         seq,
-                        int(headers["Cyp-Position"]),
-                        headers["Nats-Msg-Id"],
+                        _position(headers.get("Cyp-Position")),
+                        headers.get("Nats-Msg-Id", ""),
                         msg.subject,
                         msg.data or b"",
                     )
@@ -139,19 +144,27 @@ async def _stream_messages(nats_url: str, stream: str) -> list[Published]:
         await nc.close()
 
 
-def stream_messages(nats_url: str, stream: str) -> list[Published]:
-    """Every message of a stream, in stream order (by sequence number)."""
-    return asyncio.run(_stream_messages(nats_url, stream))
+def stream_messages(nats_url: str, stream: str, foreign: Collection[int] = ()) -> list[Published]:
+    """Every message of a stream, in stream order (by sequence number), but those whose
+    sequence numbers are in `foreign` (published by a test, not by the relay)."""
+    messages = asyncio.run(_stream_messages(nats_url, stream))
+    return [m for m in messages if m.seq not in foreign]
 
 
-def wait_relayed(nats_url: str, stream: str, database_url: str, timeout: float = 30) -> int:
+def wait_relayed(
+    nats_url: str,
+    stream: str,
+    database_url: str,
+    timeout: float = 30,
+    foreign: Collection[int] = (),
+) -> int:
     """Wait until the stream's last message is the log's last event; returns that position."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while time.monotonic() < deadline:
         head = head_position(database_url)
         try:
-            messages = stream_messages(nats_url, stream)
+            messages = stream_messages(nats_url, stream, foreign)
         except Exception as exc:  # the stream does not exist yet, NATS restarting
             last_error = exc
         else:
@@ -162,10 +175,13 @@ def wait_relayed(nats_url: str, stream: str, database_url: str, timeout: float =
     raise AssertionError(f"relay did not reach the log head in {timeout}s ({last_error!r})")
 
 
-def assert_stream_matches_log(nats_url: str, stream: str, database_url: str) -> list[Published]:
-    """Each stored event is in the stream exactly once, in log order, nothing else is."""
+def assert_stream_matches_log(
+    nats_url: str, stream: str, database_url: str, foreign: Collection[int] = ()
+) -> list[Published]:
+    """Each stored event is in the stream exactly once, in log order, nothing else is (but
+    the messages numbered in `foreign`)."""
     log = event_log(database_url)
-    messages = stream_messages(nats_url, stream)
+    messages = stream_messages(nats_url, stream, foreign)
     positions = [m.position for m in messages]
     duplicates = sorted({p for p in positions if positions.count(p) > 1})
     assert not duplicates, f"published more than once: positions {duplicates[:10]}"

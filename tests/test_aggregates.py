@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID
 
+import msgspec
 import pytest
 from eventsourcing.domain import Snapshot
 from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.aggregates import BlobLink, Manifest, Repository, Tag, aggregate_id
-from domain.documents import event_document, event_fields, event_kind
+from domain.documents import bounded, event_document, event_fields, event_kind
 from domain.errors import RegistryError
 from domain.manifests import ManifestInfo
 from domain.registry import SYSTEM, Caller, Registry
@@ -374,3 +377,30 @@ def test_repush_of_a_deleted_manifest_restores_its_tag(app: Registry) -> None:
     app.push_manifest("r", A, 10, info(), "t", SYSTEM)
     assert kinds(app, head) == ["manifest.pushed", "tag.moved"]
     assert app.tag_digest("r", "t") == A
+
+
+def test_bounded_documents_leave_out_their_largest_fields_first() -> None:
+    doc = {"type": "t", "position": 7, "small": "s", "mid": ["m"] * 40, "big": {"b": "x" * 900}}
+    assert bounded(doc, 10_000) == (doc, msgspec.json.encode(doc))
+    fitted = bounded(doc, 400, keep=("type", "position"))
+    assert fitted is not None and len(fitted.json) <= 400
+    assert json.loads(fitted.json) == fitted.document
+    raw = msgspec.json.encode(doc["big"])
+    assert fitted.document == {
+        "type": "t",
+        "position": 7,
+        "small": "s",
+        "mid": ["m"] * 40,
+        "truncated": True,
+        "omitted": {
+            "big": {
+                "digest": "sha256:" + hashlib.sha256(raw).hexdigest(),
+                "size": len(raw),
+                "count": 1,
+            }
+        },
+    }
+    tight = bounded(doc, 300, keep=("type", "position"))
+    assert tight is not None and set(tight.document["omitted"]) == {"big", "mid"}
+    assert tight.document["small"] == "s" and len(tight.json) <= 300
+    assert bounded({"type": "t" * 200}, 100, keep=("type",)) is None  # never fits
