@@ -111,6 +111,16 @@ def _give_to_pgserver_user(folder: Path) -> None:
             os.lchown(path, entry.pw_uid, -1)
 
 
+def _let_pgserver_in(folder: Path) -> None:
+    """As root, pg_ctl runs as the user `pgserver`, which must traverse every parent of the
+    data folder; pgserver opens them at start, but a parent may have been closed since
+    (pytest, for one, resets /tmp/pytest-of-<user> to 0700 whenever a session starts)."""
+    if os.name == "posix" and os.geteuid() == 0:
+        from pgserver.utils import ensure_prefix_permissions
+
+        ensure_prefix_permissions(folder)
+
+
 def _holds(pid: int, written: float) -> bool:
     """Whether `pid` may still be a process that registered in pgserver's holder list last
     written at `written`: it exists, is no zombie, and is older than the list (a process
@@ -169,7 +179,16 @@ class EmbeddedPostgres:
     def alive(self) -> bool:
         try:
             proc = self.server.get_postmaster_info().process
-            return proc is not None and proc.status() != psutil.STATUS_ZOMBIE
+            if proc is None:
+                return False
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                return True
+            if proc.ppid() == os.getpid():
+                # We are PID 1 (`serve` as a container's command), so the detached postmaster
+                # is our orphan: unreaped, its pid would block the restart forever.
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(proc.pid, os.WNOHANG)
+            return False
         except psutil.Error:
             return False
 
@@ -182,6 +201,7 @@ class EmbeddedPostgres:
         chatty = logging.getLogger("pgserver")
         chatty.disabled = True
         try:
+            _let_pgserver_in(self.folder)
             with PostgresServer._lock:
                 self.server.ensure_postgres_running()
         except Exception as exc:
@@ -194,6 +214,8 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         """Let go of it: pgserver stops it when no other process holds it."""
         if self.server is not None:
+            with contextlib.suppress(OSError):
+                _let_pgserver_in(self.folder)
             with contextlib.suppress(Exception):
                 self.server.cleanup()
 
@@ -320,12 +342,26 @@ def _stop_leftovers(folder: Path) -> None:
             if proc.info["name"] != "nats-server" or not marks & set(proc.info["cmdline"] or []):
                 continue
             log.warning("stopping a nats-server left running on %s (pid %s)", folder, proc.pid)
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except psutil.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            _end(proc)
+
+
+def _end(proc: psutil.Process, grace: float = 10) -> None:
+    """SIGTERM, SIGKILL after `grace` s. Not our child: an exited one is a zombie until its
+    parent reaps it, which counts as ended."""
+
+    def ended() -> bool:
+        try:
+            return proc.status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    proc.terminate()
+    deadline = time.monotonic() + grace
+    while not ended():
+        if time.monotonic() > deadline:
+            proc.kill()
+            deadline = float("inf")
+        time.sleep(0.05)
 
 
 class EmbeddedNats:
