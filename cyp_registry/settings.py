@@ -53,7 +53,7 @@ def _bool(value: str) -> bool:
 class Settings:
     data_dir: Path = Path("./data")
     database_url: str | None = None
-    nats_url: str | None = None
+    nats_url: str | None = field(default=None, repr=False)  # may hold credentials
     host: str = "0.0.0.0"
     port: int = 8080
     nats_stream: str = "CYP_EVENTS"

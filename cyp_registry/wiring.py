@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 import secrets
 import threading
 from collections.abc import AsyncIterator
@@ -77,9 +78,11 @@ class Stack:
         self.settings = settings
         self.need_nats = need_nats
         self.domain = domain
-        self._postgres: Any = None
-        self._nats: Any = None
+        self._postgres: embedded.EmbeddedPostgres | None = None
+        self._nats: embedded.EmbeddedNats | None = None
+        self._supervisor: embedded.Supervisor | None = None
         self.database_url = settings.database_url or ""
+        # Embedded: holds the NATS credentials; never log it or put it in an answer.
         self.nats_url = settings.nats_url or ""
         self.registry: Registry | None = None
 
@@ -87,10 +90,15 @@ class Stack:
         try:
             if not self.database_url:
                 log.info("starting embedded postgres under %s", self.settings.meta_dir)
-                self.database_url, self._postgres = embedded.start_postgres(self.settings.meta_dir)
+                self._postgres = embedded.EmbeddedPostgres(self.settings.meta_dir)
+                self.database_url = self._postgres.start()
             if not self.nats_url and self.need_nats:
                 log.info("starting embedded nats under %s", self.settings.nats_dir)
-                self.nats_url, self._nats = embedded.start_nats(self.settings.nats_dir)
+                self._nats = embedded.EmbeddedNats(self.settings.nats_dir)
+                self.nats_url = self._nats.start()
+            children = [s for s in (self._postgres, self._nats) if s is not None]
+            if children:
+                self._supervisor = embedded.Supervisor(children).start()
             migrate(self.database_url)
             if self.domain:
                 # The event store's tables are created here: one process at a time.
@@ -102,12 +110,14 @@ class Stack:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._supervisor is not None:  # first: nothing is restarted while it stops
+            self._supervisor.stop()
         if self.registry is not None:
             self.registry.close()
         if self._nats is not None:
-            embedded.stop_nats(self._nats)
+            self._nats.stop()
         if self._postgres is not None:
-            embedded.stop_postgres(self._postgres)
+            self._postgres.stop()
 
 
 class NatsProbe:
@@ -187,7 +197,10 @@ class Workers:
 
 def app_from_environment() -> ManifestFastPath:
     """The app of one of several API processes (`serve --workers N`): the parent started the
-    backing services and passed their URLs on; this process closes its own stack on exit."""
+    backing services and passed their URLs on; this process closes its own stack on exit,
+    and ends when the parent does (a kill -9 of it must not leave workers holding the port)."""
+    if multiprocessing.parent_process() is not None:  # a worker uvicorn spawned
+        embedded.die_with_parent()
     stack = Stack(Settings.load()).__enter__()
     return build_app(stack, close=stack.__exit__)
 
