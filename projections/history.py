@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 from psycopg.types.json import Jsonb
 
 from domain.documents import IDENTITY, event_fields, event_kind
+from domain.identity import SYSTEM_ACTOR
 from domain.names import namespace_of
 
 name = "history"
@@ -43,7 +44,7 @@ def apply(cur: Any, event: Any, position: int) -> None:
             position,
             event.timestamp,
             kind,
-            fields.get("actor", "system"),
+            fields.get("actor", SYSTEM_ACTOR),
             fields.get("client", ""),
             repository,
             fields.get("tag"),
