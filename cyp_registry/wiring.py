@@ -20,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.app import create_app
 from api.fastpath import ManifestFastPath
+from api.proxies import TrustedProxies
 from api.services import Services
 from api.tokens import KeyRing, Tokens
 from cyp_registry import __version__, embedded
@@ -252,9 +253,14 @@ def build_app(stack: Stack, close: Any = None) -> ManifestFastPath:
     store.purge_stale_uploads(older_than=24 * 3600)
     keys = KeyRing(settings.keys_dir).load()
     tokens = Tokens(keys, settings.token_issuer, settings.token_service, settings.token_ttl)
+    try:
+        trusted_proxies = TrustedProxies.parse(settings.trusted_proxies)
+    except ValueError as exc:
+        raise SystemExit(f"CYP_TRUSTED_PROXIES: {exc}") from None
     services = Services(
         tokens=tokens,
         public_url=settings.public_url,
+        trusted_proxies=trusted_proxies,
         anonymous_pull=settings.anonymous_pull,
         refresh_ttl=settings.refresh_ttl,
         login_max_failures=settings.login_max_failures,
