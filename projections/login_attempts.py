@@ -39,38 +39,42 @@ async def reserve(
     for credentials that need no check, such as a password verified a moment ago)."""
     since = datetime.fromtimestamp(now - window, UTC)
     known_since = datetime.fromtimestamp(now - KNOWN_CLIENT_FOR, UTC)
-    async with conn.transaction():
-        if hold:
-            # in one order everywhere (by key), so two attempts never wait for each other
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(k)) FROM"
-                " (SELECT k FROM unnest(%s::text[]) AS k ORDER BY hashtext(k)) AS keys",
-                (_LOCK_CLASS, [f"client:{client}", f"user:{username}"]),
-            )
+
+    async def decided(pending: tuple[int, int]) -> Decision:
         found = await login_failures.facts(
             conn, username, client, since, known_since, limit, limit * USER_FACTOR
         )
-        pending = (0, 0)
-        if hold:
-            cur = await conn.execute(
-                "SELECT count(*) FILTER (WHERE client = %(client)s),"
-                " count(*) FILTER (WHERE username = %(user)s AND per_user)"
-                " FROM login_attempts WHERE (client = %(client)s OR username = %(user)s)"
-                " AND expires_at > now()",
-                {"client": client, "user": username},
-            )
-            pending = await cur.fetchone()
-        decision = decide(
+        return decide(
             [t.timestamp() for t in found.address_failures],
             [t.timestamp() for t in found.user_failures],
-            pending[0],
-            pending[1],
+            *pending,
             found.known,
             now,
             limit,
             window,
         )
-        if not hold or not decision.go:
+
+    if not hold:  # one statement, no lock
+        return await decided((0, 0)), None
+    async with conn.transaction():
+        # in one order everywhere (by key), so two attempts never wait for each other
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(k)) FROM"
+            " (SELECT k FROM unnest(%s::text[]) AS k ORDER BY hashtext(k)) AS keys",
+            (_LOCK_CLASS, [f"client:{client}", f"user:{username}"]),
+        )
+        # Attempts in flight first, then the failures (each statement sees what committed
+        # before it): a reservation gone from the first was released after its failure
+        # reached the view, so the second sees that failure — nothing is missed.
+        cur = await conn.execute(
+            "SELECT count(*) FILTER (WHERE client = %(client)s),"
+            " count(*) FILTER (WHERE username = %(user)s AND per_user)"
+            " FROM login_attempts WHERE (client = %(client)s OR username = %(user)s)"
+            " AND expires_at > now()",
+            {"client": client, "user": username},
+        )
+        decision = await decided(await cur.fetchone())
+        if not decision.go:
             return decision, None
         cur = await conn.execute(
             "INSERT INTO login_attempts (username, client, per_user, expires_at)"
