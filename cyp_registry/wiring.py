@@ -221,6 +221,10 @@ def ensure_admin(stack: Stack) -> bool:
 def build_app(stack: Stack, close: Any = None) -> ManifestFastPath:
     settings = stack.settings
     assert stack.registry is not None
+    try:
+        trusted_proxies = TrustedProxies.parse(settings.trusted_proxies)
+    except ValueError as exc:
+        raise SystemExit(f"CYP_TRUSTED_PROXIES: {exc}") from None
     ensure_admin(stack)
     # Autocommit: a view query is one round trip, not BEGIN + SELECT + COMMIT.
     pool = AsyncConnectionPool(
@@ -253,10 +257,6 @@ def build_app(stack: Stack, close: Any = None) -> ManifestFastPath:
     store.purge_stale_uploads(older_than=24 * 3600)
     keys = KeyRing(settings.keys_dir).load()
     tokens = Tokens(keys, settings.token_issuer, settings.token_service, settings.token_ttl)
-    try:
-        trusted_proxies = TrustedProxies.parse(settings.trusted_proxies)
-    except ValueError as exc:
-        raise SystemExit(f"CYP_TRUSTED_PROXIES: {exc}") from None
     services = Services(
         tokens=tokens,
         public_url=settings.public_url,
