@@ -58,12 +58,19 @@ _CURRENT = "coalesce(a.issued_position >= n.created_position, true)"
 
 
 def apply(cur: Any, event: Any, position: int) -> None:
-    if isinstance(event, AccessToken.Issued):
+    if isinstance(event, AccessToken.Issued | AccessToken.Reissued):
+        # (a revoked robot's name taken again replaces the old robot's row)
         cur.execute(
-            "INSERT INTO access_tokens (token_id, token_type, principal, namespace, name,"
+            "INSERT INTO access_tokens AS a (token_id, token_type, principal, namespace, name,"
             " description, scopes, expires_at, secret_hash, created_at, created_by,"
             " issued_position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (token_id) DO NOTHING",
+            " ON CONFLICT (token_id) DO UPDATE SET principal = EXCLUDED.principal,"
+            " namespace = EXCLUDED.namespace, name = EXCLUDED.name,"
+            " description = EXCLUDED.description, scopes = EXCLUDED.scopes,"
+            " expires_at = EXCLUDED.expires_at, secret_hash = EXCLUDED.secret_hash,"
+            " created_at = EXCLUDED.created_at, created_by = EXCLUDED.created_by,"
+            " issued_position = EXCLUDED.issued_position, revoked_at = NULL, revoked_by = NULL"
+            " WHERE coalesce(a.issued_position < EXCLUDED.issued_position, true)",
             (
                 event.token_id,
                 event.token_type,

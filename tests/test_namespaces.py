@@ -761,7 +761,30 @@ def test_a_re_created_namespace_shows_nothing_of_the_deleted_one(stack) -> None:
     rita = _history(reg, api_token(reg, "rita"))
     assert {e["position"] for e in rita} & old_events == set()
     assert ("namespace.member_added", "otto") in {(e["type"], e["actor"]) for e in rita}
-    # a robot of the new one lists alone (the old one's name stays taken)
+    # the new one's robots, one of them with the old one's name: new robots, new secrets
     _post(reg.url, "/api/namespaces/reborn/robots", otto, {"name": "deploy", "actions": ["pull"]})
+    again = _post(
+        reg.url, "/api/namespaces/reborn/robots", otto, {"name": "ci", "actions": ["pull", "push"]}
+    )
+    assert again["username"] == old["username"] and again["secret"] != old["secret"]
     listed = _ok(call(reg.url, "GET", "/api/namespaces/reborn/robots", otto))
-    assert [r["username"] for r in listed] == ["robot$reborn+deploy"]
+    assert [(r["username"], r["created_by"]) for r in listed] == [
+        ("robot$reborn+ci", "otto"),
+        ("robot$reborn+deploy", "otto"),
+    ]
+    assert listed[0]["actions"] == ["pull", "push"] and listed[0]["revoked_at"] is None
+    assert httpx.get(f"{reg.url}/token", auth=(old["username"], old["secret"])).status_code == 401
+    assert (
+        httpx.get(f"{reg.url}/token", auth=(again["username"], again["secret"])).status_code == 200
+    )
+    refused(  # while it lives, the name is taken
+        call(
+            reg.url,
+            "POST",
+            "/api/namespaces/reborn/robots",
+            otto,
+            json={"name": "ci", "actions": ["pull"]},
+        ),
+        409,
+        "TOKEN_EXISTS",
+    )
