@@ -7,10 +7,12 @@
 - `POST /api/namespaces/{name}/robots {"name","actions","expires_in_days","description"}` →
   201 with the robot's `username` (`robot$<namespace>+<name>`) and `secret`, shown once.
   `GET` lists them, `DELETE …/robots/{name}` revokes one: the namespace's owners and system
-  admins only.
+  admins only. Only the robots of the namespace as it exists now: none of a deleted one of
+  the same name (they were revoked with it and never sign in again).
 
 Expiry: `expires_in_days` (1 to 3650, default 90). A revoked or expired token signs in no
-more; bearer tokens /token issued with it before live out their few minutes.
+more, nor does a robot of a disabled user's personal namespace (as the user's own tokens);
+bearer tokens /token issued with it before live out their few minutes.
 """
 
 from __future__ import annotations
@@ -250,8 +252,9 @@ async def revoke_robot(
     services: Services = request.app.state.services
     caller, _, _ = await visible_namespace(request, name, manage=True)
     username = robot if robot.startswith("robot$") else robot_name(name, robot)
-    row = await services.query(access_tokens.get, username) if len(username) <= 200 else None
-    if row is None or row.token_type != ROBOT or row.namespace != name:
+    found = len(username) <= 200
+    row = await services.query(access_tokens.robot, name, username) if found else None
+    if row is None:
         raise RegistryError("TOKEN_UNKNOWN", detail={"robot": robot})
     return await _revoked(services, username, caller)
 

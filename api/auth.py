@@ -21,6 +21,7 @@ from litestar import Request
 
 from api.tokens import ApiClaims, Grant
 from domain.errors import RegistryError
+from domain.identity import ANONYMOUS_ACTOR
 from domain.names import namespace_of
 from domain.policy import CATALOG, Principal, repository_actions
 from domain.registry import Caller
@@ -29,7 +30,7 @@ from projections import namespaces, revoked_tokens
 PULL = "pull"
 PUSH = "push"
 DELETE = "delete"
-ANONYMOUS = "anonymous"
+ANONYMOUS = ANONYMOUS_ACTOR
 
 _HOST = re.compile(r"[A-Za-z0-9.\-_:\[\]]{1,255}")
 _BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9\-_.~+/]+=*) *")
@@ -43,8 +44,22 @@ class Unauthorized(RegistryError):
         self.headers = {"WWW-Authenticate": challenge}
 
 
-def client_address(request: Request[Any, Any, Any]) -> str:
+def _peer(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else ""
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    """Who the client is: the connection's peer, or what a trusted proxy says in
+    `X-Forwarded-For` (`api.proxies`; uvicorn's own proxy handling is off). The one place:
+    the throttle's key and every event's `client` come from here."""
+    cached = request.scope.get("cyp_client")
+    if cached is not None:
+        return cached
+    proxies = request.app.state.services.trusted_proxies
+    peer = _peer(request)
+    found = proxies.client(peer, request.headers.getall("x-forwarded-for", [])) if proxies else peer
+    request.scope["cyp_client"] = found  # type: ignore[typeddict-unknown-key]
+    return found
 
 
 def user_agent(request: Request[Any, Any, Any]) -> str:
@@ -57,7 +72,9 @@ def base_url(request: Request[Any, Any, Any]) -> str:
     services = request.app.state.services
     if services.public_url:
         return services.public_url.rstrip("/")
-    scheme = request.scope.get("scheme", "http")
+    proxies = services.trusted_proxies
+    forwarded = proxies.scheme(_peer(request), request.headers.get("x-forwarded-proto"))
+    scheme = forwarded or request.scope.get("scheme", "http")
     scheme = scheme if scheme in ("http", "https") else "http"
     host = request.headers.get("host", "")
     if _HOST.fullmatch(host) is None:

@@ -11,7 +11,9 @@ events live as Server-Sent Events.
 
 System admins see every event; other users the events of the namespaces they may read plus
 their own (the stream asks again before each batch: a member removed from a namespace stops
-seeing it, and a signed-out or disabled user's stream ends).
+seeing it, and a signed-out or disabled user's stream ends). A namespace's events — asked for
+with `namespace=`, or seen as its member — are those of the namespace as it exists now: a
+deleted namespace's name taken again shows nothing of the old one.
 """
 
 from __future__ import annotations

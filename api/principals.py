@@ -48,23 +48,23 @@ def token_id_of(username: str, secret: str) -> str | None:
     return pat_id(secret)
 
 
-async def _token_principal(
-    services: Services, found: access_tokens.Secret | None, subject: str
-) -> Principal:
+def _token_principal(found: access_tokens.Secret | None, subject: str) -> Principal:
     """The principal of a token (its row in the view) used by `subject`, as it is now."""
     if found is None or found.principal != subject:
         raise TokenRefused("invalid credentials")
-    if found.revoked:
+    if found.revoked or not found.current:  # (a robot of a deleted namespace of its name)
         raise TokenRefused("token revoked")
     if found.expires_at.timestamp() <= time.time():
         raise TokenRefused("token expired")
     limits = {ns: tuple(actions) for ns, actions in found.scopes.items()}
     if found.token_type != PERSONAL:
+        # a robot of a user's personal namespace goes quiet with its user
+        if found.user_disabled:
+            raise TokenRefused("user disabled")
         return Principal(subject, ROBOT_ROLE, limits)
-    user = await services.query(users.get, subject)
-    if user is None or user.disabled:
+    if found.user_role is None or found.user_disabled:
         raise TokenRefused("user disabled")
-    return Principal(subject, user.role, limits)
+    return Principal(subject, found.user_role, limits)
 
 
 async def with_token(services: Services, username: str, secret: str) -> SignedIn:
@@ -75,7 +75,7 @@ async def with_token(services: Services, username: str, secret: str) -> SignedIn
     found = await services.query(access_tokens.secret, token_id)
     if found is None or not secret_matches(secret, found.secret_hash):
         raise TokenRefused("invalid credentials")
-    return SignedIn(await _token_principal(services, found, username), token_id)
+    return SignedIn(_token_principal(found, username), token_id)
 
 
 async def resolve(services: Services, subject: str, credential: str) -> Principal | None:
@@ -84,7 +84,7 @@ async def resolve(services: Services, subject: str, credential: str) -> Principa
     if credential:
         found = await services.query(access_tokens.secret, credential)
         try:
-            return await _token_principal(services, found, subject)
+            return _token_principal(found, subject)
         except TokenRefused:
             return None
     if not is_valid_username(subject):

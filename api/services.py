@@ -13,6 +13,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from api.availability import DatabaseGate
+from api.proxies import TrustedProxies
 from api.tokens import ApiTokens, TokenCache, Tokens
 from api.verified import VerifiedPasswords
 from domain.registry import Registry
@@ -68,6 +69,8 @@ class Services:
     public_url: str = ""
     anonymous_pull: bool = False  # anonymous callers may pull from public namespaces
     refresh_ttl: int = 30 * 24 * 3600
+    # Whose X-Forwarded-For names the client (CYP_TRUSTED_PROXIES; none by default).
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
     # Brute-force throttle of sign-ins (domain.throttle): failures per user / address.
     login_max_failures: int = 5
     login_window: int = 300

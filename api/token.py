@@ -13,11 +13,13 @@ Every sign-in with credentials, good or bad, is recorded as a login event (metho
 the password is never stored, logged nor answered. Wrong credentials, unknown and disabled
 users all get the same 401.
 
-Brute force: after CYP_LOGIN_MAX_FAILURES failed sign-ins within CYP_LOGIN_WINDOW seconds for
-one username, or from one client address, further attempts get 429 with `Retry-After` before
+Brute force: after CYP_LOGIN_MAX_FAILURES failed sign-ins within CYP_LOGIN_WINDOW seconds
+from one client address (or ten times as many for one username, from addresses that did not
+sign in as it lately: `domain.throttle`), further attempts get 429 with `Retry-After` before
 any password is checked, and are recorded as login.failed with reason "throttled". The
-failures are counted in Postgres (`projections.login_failures`), so every replica agrees;
-`cyp-registry user unlock NAME [--address IP]` lifts the throttle.
+attempt is reserved before its password is checked (`api.throttle`), so parallel attempts
+cannot all slip through; the failures are counted in Postgres (`projections.login_failures`),
+so every replica agrees; `cyp-registry user unlock NAME [--address IP]` lifts the throttle.
 """
 
 from __future__ import annotations
@@ -33,14 +35,14 @@ import anyio.to_thread
 from litestar import Request, Response, get, post
 
 from api import principals
-from api.auth import client_address, user_agent
 from api.principals import SignedIn, token_id_of
 from api.services import Services
-from domain.identity import is_valid_username, login_username
+from api.throttle import Throttled, attempt, record_attempt
+from domain.identity import is_valid_username
 from domain.passwords import verify_password
 from domain.policy import ANONYMOUS, Principal, Scope, parse_scopes
-from domain.throttle import THROTTLED, retry_after, retry_after_header
-from projections import login_failures, users
+from domain.throttle import retry_after_header
+from projections import users
 
 METHOD = "docker"
 _MAX_FORM = 64 * 1024
@@ -99,66 +101,14 @@ def _check_service(services: Services, service: str | None) -> None:
         )
 
 
-async def record_attempt(
-    request: Request[Any, Any, Any],
-    username: str,
-    failure: str | None = None,
-    method: str = METHOD,
-    credential: str = "",
-) -> None:
-    """Record a sign-in attempt; a real failure is counted by the throttle before answering."""
-    services: Services = request.app.state.services
-    position = await anyio.to_thread.run_sync(
-        services.registry.record_login,
-        username,
-        method,
-        client_address(request),
-        user_agent(request),
-        failure,
-        credential,
+def _throttled(exc: Throttled) -> Refused:
+    return Refused(
+        429,
+        "TOOMANYREQUESTS",
+        "too many failed sign-ins; try again later",
+        "invalid_grant",
+        retry_after=exc.wait,
     )
-    if failure is not None and failure != THROTTLED:
-        # the next attempt, on any replica, must count this failure
-        await services.waiter.wait(position, services.write_wait)
-
-
-async def throttle_wait(
-    request: Request[Any, Any, Any], username: str, method: str = METHOD
-) -> int | None:
-    """Seconds to wait if the username or the address had too many recent failures (the
-    attempt is then recorded as throttled); None if it may try. Checked before any password
-    is, for every way of signing in."""
-    services: Services = request.app.state.services
-    limit, window = services.login_max_failures, services.login_window
-    if limit < 1:
-        return None
-    now = time.time()
-    since = datetime.fromtimestamp(now - window, UTC)
-    found = await services.query(
-        login_failures.recent, login_username(username), client_address(request), since, limit
-    )
-    waits = [
-        wait
-        for times in found
-        if (wait := retry_after([t.timestamp() for t in times], now, limit, window)) is not None
-    ]
-    if not waits:
-        return None
-    await record_attempt(request, username, THROTTLED, method)
-    return max(waits)
-
-
-async def _throttle(request: Request[Any, Any, Any], username: str, method: str) -> None:
-    """Refuse (429, recorded) an attempt the throttle holds back."""
-    wait = await throttle_wait(request, username, method)
-    if wait is not None:
-        raise Refused(
-            429,
-            "TOOMANYREQUESTS",
-            "too many failed sign-ins; try again later",
-            "invalid_grant",
-            retry_after=wait,
-        )
 
 
 async def sign_in(
@@ -171,11 +121,31 @@ async def sign_in(
     """Who these credentials are good for; recorded either way (with `method`: docker for
     /token, api for /api/auth/login); Refused (401, or 429 while throttled) if nobody.
     With `tokens`, a personal access token or a robot's secret is good too (not for /api
-    sessions: a limited token must not open the user's whole account)."""
+    sessions: a limited token must not open the user's whole account). The throttle
+    (`api.throttle.attempt`) decides before any credential is checked."""
     services: Services = request.app.state.services
-    await _throttle(request, username, method)
-    refused = Refused(401, "UNAUTHORIZED", "invalid username or password", "invalid_grant")
     token_id = token_id_of(username, password) if tokens else None
+    known = token_id is None and is_valid_username(username)  # else nobody's (may hold a NUL)
+    user = await services.query(users.credentials, username) if known else None
+    cached = user is not None and services.verified.known(user.name, user.password_hash, password)
+    try:
+        async with attempt(request, username, method, checked=not cached):
+            return await _checked(request, username, password, method, token_id, user, cached)
+    except Throttled as exc:
+        raise _throttled(exc) from None
+
+
+async def _checked(
+    request: Request[Any, Any, Any],
+    username: str,
+    password: str,
+    method: str,
+    token_id: str | None,
+    user: users.Credentials | None,
+    cached: bool,
+) -> SignedIn:
+    services: Services = request.app.state.services
+    refused = Refused(401, "UNAUTHORIZED", "invalid username or password", "invalid_grant")
     if token_id is not None:
         try:
             found = await principals.with_token(services, username, password)
@@ -184,9 +154,6 @@ async def sign_in(
             raise refused from None
         await record_attempt(request, username, None, method, token_id)
         return found
-    known = is_valid_username(username)  # anything else is nobody's (and may hold a NUL)
-    user = await services.query(users.credentials, username) if known else None
-    cached = user is not None and services.verified.known(user.name, user.password_hash, password)
     ok = cached or await anyio.to_thread.run_sync(
         verify_password, user.password_hash if user else None, password, limiter=services.hashing
     )

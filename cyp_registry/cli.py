@@ -50,6 +50,9 @@ def serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=5,
         access_log=False,
+        # the client address is ours to work out (api.proxies, CYP_TRUSTED_PROXIES): uvicorn
+        # would believe X-Forwarded-For from 127.0.0.1
+        proxy_headers=False,
     )
     if settings.api_workers <= 1:
         with Stack(settings) as stack:
@@ -149,10 +152,10 @@ def _read_password() -> str:
 def user_command(args: argparse.Namespace) -> int:
     from cyp_registry.wiring import Stack
     from domain.errors import RegistryError
-    from domain.registry import Caller
+    from domain.registry import CLI
 
     settings = _settings(args)
-    caller = Caller("cli", "")
+    caller = CLI
     name = args.name
     address = getattr(args, "address", None)
     if address is not None:

@@ -26,11 +26,15 @@ HELP = {
     "token_ttl": "seconds a bearer token from /token is valid",
     "api_token_ttl": "seconds an /api session token (POST /api/auth/login) is valid",
     "refresh_ttl": "seconds a refresh token (docker login's identity token) is valid",
-    "login_max_failures": "failed sign-ins per username and per client address within"
-    " CYP_LOGIN_WINDOW after which /token answers 429 (0: no throttle)",
+    "login_max_failures": "failed sign-ins from one client address within CYP_LOGIN_WINDOW"
+    " after which sign-ins from it answer 429; one username from addresses that did not sign"
+    " in as it lately may fail 10 times as often (0: no throttle)",
     "login_window": "seconds failed sign-ins count against the throttle (at most 86400)",
     "token_service": "the `service` of the Bearer challenge and the tokens' audience",
     "token_issuer": "the `iss` of the tokens the registry signs",
+    "trusted_proxies": "comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For"
+    " (rightmost untrusted hop) and X-Forwarded-Proto are believed; unset: none, the"
+    " connection's peer is the client",
     "anonymous_pull": "let callers who did not sign in pull from public namespaces"
     " (true/false; off: zero trust, every request signs in)",
     "public_url": "scheme://host[:port] clients reach the registry at (the token realm is"
@@ -72,6 +76,7 @@ class Settings:
     token_service: str = "cyp-registry"
     token_issuer: str = "cyp-registry"
     public_url: str = ""
+    trusted_proxies: str = ""
     anonymous_pull: bool = False
     upload_ttl: int = 24 * 3600
     upload_purge_interval: float = 600.0

@@ -22,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 from api.app import create_app
 from api.availability import DatabaseGate, guard_event_store
 from api.fastpath import ManifestFastPath
+from api.proxies import TrustedProxies
 from api.services import Services
 from api.tokens import KeyRing, Tokens
 from cyp_registry import __version__, embedded, eventstore
@@ -247,6 +248,10 @@ def ensure_admin(stack: Stack) -> bool:
 def build_app(stack: Stack, close: Any = None) -> ManifestFastPath:
     settings = stack.settings
     assert stack.registry is not None
+    try:
+        trusted_proxies = TrustedProxies.parse(settings.trusted_proxies)
+    except ValueError as exc:
+        raise SystemExit(f"CYP_TRUSTED_PROXIES: {exc}") from None
     ensure_admin(stack)
     # Autocommit: a view query is one round trip, not BEGIN + SELECT + COMMIT.
     pool = AsyncConnectionPool(
@@ -300,6 +305,7 @@ def build_app(stack: Stack, close: Any = None) -> ManifestFastPath:
     services = Services(
         tokens=tokens,
         public_url=settings.public_url,
+        trusted_proxies=trusted_proxies,
         anonymous_pull=settings.anonymous_pull,
         refresh_ttl=settings.refresh_ttl,
         login_max_failures=settings.login_max_failures,

@@ -6,7 +6,8 @@ some namespaces and actions, expire, and can be revoked.
   the namespaces and actions it was issued for (`{"*": …}`: any namespace).
 - A robot belongs to one namespace and is its own principal, named `robot$<namespace>+<name>`
   (as in Harbor): `docker login -u 'robot$org+ci' -p cyp_rbt_…`. It may do exactly the actions
-  it was created with, in its namespace only.
+  it was created with, in its namespace only. A revoked robot's name may be taken again (a
+  new robot with a new secret: `Reissued`), e.g. in a namespace re-created after a deletion.
 
 The secret is shown once, when issued; the event keeps only its SHA-256 (a random 256-bit
 secret needs no slow hash — a slow one would cost every `/token` call) and names that field in
@@ -167,6 +168,27 @@ class AccessToken(Aggregate):
         def apply(self, aggregate: AccessToken) -> None:
             aggregate.revoked = True
 
+    class Reissued(Aggregate.Event):
+        """A revoked robot's name taken again (in its namespace, or in a namespace of the
+        same name created after the old one was deleted): a new robot, a new secret."""
+
+        kind: ClassVar[str] = "access_token.issued"
+        secret_fields: ClassVar[tuple[str, ...]] = ("secret_hash",)
+        token_id: str
+        token_type: str
+        principal: str
+        namespace: str
+        name: str
+        description: str
+        scopes: dict[str, list[str]]
+        expires_at: int
+        secret_hash: str
+        actor: str
+        client: str
+
+        def apply(self, aggregate: AccessToken) -> None:
+            aggregate.revoked = False
+
     def __init__(self, token_id: str, token_type: str, principal: str, **_: Any) -> None:
         self.token_id = token_id
         self.token_type = token_type
@@ -236,7 +258,11 @@ class AccessTokenCommands:
         )
 
         def body() -> list[Any]:
-            if self._get(AccessToken, token_id) is not None:
+            found = self._get(AccessToken, token_id)
+            if found is not None and found.revoked and found.token_type == ROBOT:
+                found.trigger_event(AccessToken.Reissued, **fields)
+                return [found]
+            if found is not None:
                 raise RegistryError("TOKEN_EXISTS", detail={"name": token_id})
             token = AccessToken._create(
                 AccessToken.Issued, id=AccessToken.create_id(token_id), **fields

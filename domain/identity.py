@@ -33,8 +33,13 @@ T = TypeVar("T")
 # lowercase, separators only between alphanumerics.
 USERNAME_RE = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
 USERNAME_MIN, USERNAME_MAX = 2, 64
+# The actors events name when no user acted: a sign-in that failed (nobody signed in), the
+# registry itself, the command line. A user of such a name would be taken for them (the
+# history shows everyone the events they did themselves), so nobody may take these names.
+ANONYMOUS_ACTOR, SYSTEM_ACTOR, CLI_ACTOR = "anonymous", "system", "cli"
+ACTOR_NAMES = frozenset({ANONYMOUS_ACTOR, SYSTEM_ACTOR, CLI_ACTOR})
 # `library` is the root namespace (`myapp` is `library/myapp`): nobody's personal one.
-RESERVED_USERNAMES = frozenset({"library"})
+RESERVED_USERNAMES = frozenset({"library", *ACTOR_NAMES})
 ROLES = ("admin", "user")
 
 
@@ -245,7 +250,7 @@ class Login(Aggregate):
         }
         if failure is None:
             return cls._create(cls.Succeeded, actor=username, **fields)
-        return cls._create(cls.Failed, actor="anonymous", reason=failure, **fields)
+        return cls._create(cls.Failed, actor=ANONYMOUS_ACTOR, reason=failure, **fields)
 
 
 class RevokedToken(Aggregate):

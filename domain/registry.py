@@ -21,7 +21,7 @@ from eventsourcing.persistence import RecordConflictError, Transcoder
 from domain.access_tokens import AccessTokenCommands
 from domain.aggregates import BlobLink, Manifest, Repository, Tag
 from domain.errors import ConcurrentUpdate, RegistryError
-from domain.identity import IdentityCommands
+from domain.identity import CLI_ACTOR, SYSTEM_ACTOR, IdentityCommands
 from domain.manifests import ManifestInfo
 from domain.namespaces import NamespaceCommands
 from domain.transcoder import MsgpackTranscoder
@@ -37,7 +37,8 @@ class Caller(NamedTuple):
     client: str
 
 
-SYSTEM = Caller("system", "")
+SYSTEM = Caller(SYSTEM_ACTOR, "")
+CLI = Caller(CLI_ACTOR, "")  # a `cyp-registry` command
 
 
 def _dangling(tag: Tag, manifest: Manifest | None) -> bool:

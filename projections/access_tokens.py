@@ -1,5 +1,9 @@
 """The access_tokens view: personal access tokens and robots, with the hash of their secret
-(for signing in) — listings never read the hash."""
+(for signing in) — listings never read the hash.
+
+A robot belongs to one incarnation of its namespace: those issued before the namespace was
+(re)created (`issued_position` below its `created_position`) were the deleted namespace's —
+not listed, not found by name, never signing in again."""
 
 from __future__ import annotations
 
@@ -39,18 +43,34 @@ class Secret(NamedTuple):
     expires_at: datetime
     revoked: bool
     secret_hash: str
+    # The user the token answers to, as they are now: a personal token's owner, a robot's
+    # personal namespace's user (None: a robot of an organisation, or no such user).
+    user_role: str | None
+    user_disabled: bool | None
+    # a personal token, or a robot of its namespace as it exists now
+    current: bool
 
 
 _COLUMNS = ", ".join(TokenRow._fields)
+# Whether the robot `a` belongs to the current incarnation of namespace `n` (positions
+# unknown — rows from before they were kept — count as current).
+_CURRENT = "coalesce(a.issued_position >= n.created_position, true)"
 
 
 def apply(cur: Any, event: Any, position: int) -> None:
-    if isinstance(event, AccessToken.Issued):
+    if isinstance(event, AccessToken.Issued | AccessToken.Reissued):
+        # (a revoked robot's name taken again replaces the old robot's row)
         cur.execute(
-            "INSERT INTO access_tokens (token_id, token_type, principal, namespace, name,"
-            " description, scopes, expires_at, secret_hash, created_at, created_by)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (token_id) DO NOTHING",
+            "INSERT INTO access_tokens AS a (token_id, token_type, principal, namespace, name,"
+            " description, scopes, expires_at, secret_hash, created_at, created_by,"
+            " issued_position) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (token_id) DO UPDATE SET principal = EXCLUDED.principal,"
+            " namespace = EXCLUDED.namespace, name = EXCLUDED.name,"
+            " description = EXCLUDED.description, scopes = EXCLUDED.scopes,"
+            " expires_at = EXCLUDED.expires_at, secret_hash = EXCLUDED.secret_hash,"
+            " created_at = EXCLUDED.created_at, created_by = EXCLUDED.created_by,"
+            " issued_position = EXCLUDED.issued_position, revoked_at = NULL, revoked_by = NULL"
+            " WHERE coalesce(a.issued_position < EXCLUDED.issued_position, true)",
             (
                 event.token_id,
                 event.token_type,
@@ -63,6 +83,7 @@ def apply(cur: Any, event: Any, position: int) -> None:
                 event.secret_hash,
                 event.timestamp,
                 event.actor,
+                position,
             ),
         )
     elif isinstance(event, AccessToken.Revoked):
@@ -73,9 +94,16 @@ def apply(cur: Any, event: Any, position: int) -> None:
 
 
 async def secret(conn: Any, token_id: str) -> Secret | None:
+    """The token and, in the same round trip, the user it answers to (a user's name is
+    their personal namespace's: no organisation namespace can have it)."""
     cur = await conn.execute(
-        "SELECT token_type, principal, namespace, scopes, expires_at, revoked_at IS NOT NULL,"
-        " secret_hash FROM access_tokens WHERE token_id = %s",
+        "SELECT a.token_type, a.principal, a.namespace, a.scopes, a.expires_at,"
+        " a.revoked_at IS NOT NULL, a.secret_hash, u.role, u.disabled,"
+        f" a.token_type = 'personal' OR (n.name IS NOT NULL AND {_CURRENT})"
+        " FROM access_tokens a"
+        " LEFT JOIN users u ON u.name = CASE WHEN a.token_type = 'personal' THEN a.principal"
+        " ELSE a.namespace END"
+        " LEFT JOIN namespaces n ON n.name = a.namespace WHERE a.token_id = %s",
         (token_id,),
     )
     row = await cur.fetchone()
@@ -99,10 +127,21 @@ async def of_user(conn: Any, username: str) -> list[TokenRow]:
     return [TokenRow(*row) for row in await cur.fetchall()]
 
 
+_ROBOTS = (
+    f"SELECT {', '.join('a.' + c for c in TokenRow._fields)} FROM access_tokens a"
+    f" JOIN namespaces n ON n.name = a.namespace AND {_CURRENT}"
+    " WHERE a.namespace = %s AND a.token_type = 'robot'"
+)
+
+
 async def robots(conn: Any, namespace: str) -> list[TokenRow]:
-    cur = await conn.execute(
-        f"SELECT {_COLUMNS} FROM access_tokens WHERE namespace = %s AND token_type = 'robot'"
-        " ORDER BY token_id",
-        (namespace,),
-    )
+    """The robots of the namespace as it exists now (none of a deleted one of its name)."""
+    cur = await conn.execute(f"{_ROBOTS} ORDER BY a.token_id", (namespace,))
     return [TokenRow(*row) for row in await cur.fetchall()]
+
+
+async def robot(conn: Any, namespace: str, username: str) -> TokenRow | None:
+    """One robot of the namespace as it exists now, by its `robot$…` name."""
+    cur = await conn.execute(f"{_ROBOTS} AND a.token_id = %s", (namespace, username))
+    row = await cur.fetchone()
+    return TokenRow(*row) if row else None

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 from psycopg.types.json import Jsonb
 
 from domain.documents import IDENTITY, bounded, event_fields, event_kind
+from domain.identity import SYSTEM_ACTOR
 from domain.names import namespace_of
 
 name = "history"
@@ -50,7 +51,7 @@ def apply(cur: Any, event: Any, position: int) -> None:
             position,
             event.timestamp,
             kind,
-            fields.get("actor", "system"),
+            fields.get("actor", SYSTEM_ACTOR),
             fields.get("client", ""),
             repository,
             fields.get("tag"),
@@ -77,7 +78,9 @@ class HistoryRow(NamedTuple):
 
 class HistoryFilter(NamedTuple):
     """What a caller asks for, and what they may see: `readable` namespaces (None: all, a
-    system admin) plus the events `me` did."""
+    system admin) — of each only the events since it was (re)created, none of a deleted one
+    of its name — plus the events `me` did. A `namespace` asked for is likewise the one
+    that exists now (all of that name's events if none does: the audit of a deleted one)."""
 
     readable: list[str] | None
     me: str
@@ -100,18 +103,26 @@ _SELECT = (
     + ", ".join(_DETAILS if f == "details" else f for f in HistoryRow._fields)
     + " FROM history WHERE true"
 )
+# The event is of its namespace as it exists now, not of a deleted one of that name: at or
+# after the position the namespace was (re)created at (`projections.namespaces`).
+_CURRENT = (
+    " position >= coalesce((SELECT n.created_position FROM namespaces n"
+    " WHERE n.name = history.namespace), 0)"
+)
 
 
 def _where(f: HistoryFilter) -> tuple[str, list[Any]]:
     sql, params = "", []
     if f.readable is not None:
-        sql += " AND (namespace = ANY(%s::text[]) OR actor = %s)"
+        sql += f" AND ((namespace = ANY(%s::text[]) AND {_CURRENT}) OR actor = %s)"
         params += [f.readable, f.me]
     for column in ("actor", "type", "repository", "namespace"):
         value = getattr(f, column)
         if value is not None:
             sql += f" AND {column} = %s"
             params.append(value)
+    if f.namespace is not None:  # what a namespace's history is: only its current one's
+        sql += f" AND {_CURRENT}"
     if f.since is not None:
         sql += " AND occurred_at >= %s"
         params.append(f.since)

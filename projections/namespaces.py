@@ -1,5 +1,9 @@
 """The namespaces view: every namespace (public or not, personal or an organisation) and its
-members with their role — what the policy needs to decide who may pull, push and delete."""
+members with their role — what the policy needs to decide who may pull, push and delete.
+
+A deleted namespace's name may be taken again: a new namespace, nothing of the old one. Its
+row keeps the log position it was (re)created at (`created_position`), so the history and the
+robots of a namespace are only those since (`projections.history`, `.access_tokens`)."""
 
 from __future__ import annotations
 
@@ -33,8 +37,8 @@ class MemberRow(NamedTuple):
 def apply(cur: Any, event: Any, position: int) -> None:
     if isinstance(event, Namespace.Created | Namespace.Recreated):
         cur.execute(
-            "INSERT INTO namespaces (name, public, personal, created_at, created_by, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO namespaces (name, public, personal, created_at, created_by, updated_at,"
+            " created_position) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
             (
                 event.name,
                 event.public,
@@ -42,6 +46,7 @@ def apply(cur: Any, event: Any, position: int) -> None:
                 event.timestamp,
                 event.actor,
                 event.timestamp,
+                position,
             ),
         )
         if event.owner:

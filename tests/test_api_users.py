@@ -79,6 +79,10 @@ def test_default_role_is_user_and_admins_can_be_made(module_registry, admin_toke
     [
         ({"username": "Bad Name", "password": "long-enough"}, "username"),
         ({"username": "library", "password": "long-enough"}, "username"),
+        # the actors events name when no user acted: taken, they would see those events
+        ({"username": "anonymous", "password": "long-enough"}, "username"),
+        ({"username": "system", "password": "long-enough"}, "username"),
+        ({"username": "cli", "password": "long-enough"}, "username"),
         ({"username": "ok-name", "password": "short"}, "password"),
         ({"username": "ok-name", "password": "long-enough", "role": "root"}, "role"),
         ({"username": "ok-name", "password": 12345678}, "password"),

@@ -658,3 +658,133 @@ def test_record_of_who_did_what(stack, world) -> None:
     assert "access_token.issued" in text and "access_token.revoked" in text
     assert '"token_type": "robot"' in text
     assert "secret_hash" not in text
+
+
+# -- authorisation gaps ------------------------------------------------------------------------
+def _token_answer(reg: RegistryProcess, creds: tuple[str, str], scope: str) -> httpx.Response:
+    return httpx.get(
+        f"{reg.url}/token", params={"service": "cyp-registry", "scope": scope}, auth=creds
+    )
+
+
+def test_a_disabled_user_s_robots_push_and_delete_no_more(stack) -> None:
+    """A robot of a user's personal namespace goes quiet with its user: no token for a push
+    or a delete (nor by a refresh token) while the user is disabled."""
+    reg, url = stack
+    admin = token_of(reg.url, *ADMIN)
+    body = {"username": "pia", "password": "pia-password-1", "role": "user"}
+    _post(reg.url, "/api/users", admin, body)
+    pia = token_of(reg.url, "pia", "pia-password-1")
+    robot = _post(
+        reg.url,
+        "/api/namespaces/pia/robots",
+        pia,
+        {"name": "ci", "actions": ["pull", "push", "delete"]},
+    )
+    creds = (robot["username"], robot["secret"])
+    with reg.client(creds) as ci:
+        kept = push_image(ci, "pia/app", "v1", layers=[b"pia layer"])
+        doomed = push_image(ci, "pia/app", "v2", layers=[b"pia doomed"])
+        assert ci.delete(f"/v2/pia/app/manifests/{doomed}").status_code == 202
+    offline = {
+        "grant_type": "password",
+        "username": creds[0],
+        "password": creds[1],
+        "service": "cyp-registry",
+        "client_id": "test",
+        "access_type": "offline",
+    }
+    refresh = httpx.post(f"{reg.url}/token", data=offline).json()["refresh_token"]
+
+    _ok(call(reg.url, "PATCH", "/api/users/pia", admin, json={"disabled": True}))
+    for scope in ("repository:pia/app:push,pull", "repository:pia/app:delete"):
+        answer = _token_answer(reg, creds, scope)
+        assert answer.status_code == 401, answer.text
+        assert answer.json()["errors"][0]["code"] == "UNAUTHORIZED"
+        assert "token" not in answer.json()
+    refreshed = httpx.post(
+        f"{reg.url}/token",
+        data={"grant_type": "refresh_token", "refresh_token": refresh, "service": "cyp-registry"},
+    )
+    assert refreshed.status_code == 401 and refreshed.json()["errors"][0]["code"] == "UNAUTHORIZED"
+    with pytest.raises(httpx.HTTPStatusError), reg.client(creds) as ci:
+        push_image(ci, "pia/app", "v3", layers=[b"pia after"])
+    with pytest.raises(httpx.HTTPStatusError), reg.client(creds) as ci:
+        ci.delete(f"/v2/pia/app/manifests/{kept}")
+    with reg.client(ADMIN) as admin_v2:  # nothing changed
+        assert admin_v2.get(f"/v2/pia/app/manifests/{kept}").status_code == 200
+        assert admin_v2.get("/v2/pia/app/manifests/v3").status_code == 404
+    assert any(
+        e["details"]["username"] == creds[0] and e["details"]["reason"] == "user disabled"
+        for e in history(url, "login.failed")
+    )
+    # enabled again, the robot works again (disabling suspends, it does not revoke)
+    _ok(call(reg.url, "PATCH", "/api/users/pia", admin, json={"disabled": False}))
+    assert _token_answer(reg, creds, "repository:pia/app:push,pull").status_code == 200
+
+
+def _history(reg: RegistryProcess, token: str, **params: str) -> list[dict[str, Any]]:
+    return _ok(call(reg.url, "GET", "/api/history", token, params={"limit": 200, **params}))[
+        "items"
+    ]
+
+
+def test_a_re_created_namespace_shows_nothing_of_the_deleted_one(stack) -> None:
+    reg, _ = stack
+    olive, otto = api_token(reg, "olive"), api_token(reg, "otto")
+    admin_api = token_of(reg.url, *ADMIN)
+    _post(reg.url, "/api/namespaces", olive, {"name": "reborn"})
+    _post(reg.url, "/api/namespaces/reborn/members", olive, {"username": "rita", "role": "reader"})
+    old = _post(
+        reg.url, "/api/namespaces/reborn/robots", olive, {"name": "ci", "actions": ["pull"]}
+    )
+    with _admin(reg) as admin:
+        push_image(admin, "reborn/app", "v1", layers=[b"reborn layer"])
+    _ok(call(reg.url, "DELETE", "/api/repositories/reborn/app", admin_api))
+    _ok(call(reg.url, "DELETE", "/api/namespaces/reborn", olive))
+    old_events = {e["position"] for e in _history(reg, admin_api, namespace="reborn")}
+    assert len(old_events) >= 6  # created, member, robot, push…, deleted
+
+    # otto takes the name: a new namespace with rita as a reader again
+    _post(reg.url, "/api/namespaces", otto, {"name": "reborn"})
+    _post(reg.url, "/api/namespaces/reborn/members", otto, {"username": "rita", "role": "reader"})
+    assert _ok(call(reg.url, "GET", "/api/namespaces/reborn/robots", otto)) == []
+    refused(call(reg.url, "DELETE", "/api/namespaces/reborn/robots/ci", otto), 404, "TOKEN_UNKNOWN")
+    assert httpx.get(f"{reg.url}/token", auth=(old["username"], old["secret"])).status_code == 401
+    for who in (otto, admin_api):  # the namespace's history: the new one's only
+        shown = _history(reg, who, namespace="reborn")
+        assert [(e["type"], e["actor"]) for e in reversed(shown)] == [
+            ("namespace.created", "otto"),
+            ("namespace.member_added", "otto"),
+        ]
+    # what a member sees of it
+    rita = _history(reg, api_token(reg, "rita"))
+    assert {e["position"] for e in rita} & old_events == set()
+    assert ("namespace.member_added", "otto") in {(e["type"], e["actor"]) for e in rita}
+    # the new one's robots, one of them with the old one's name: new robots, new secrets
+    _post(reg.url, "/api/namespaces/reborn/robots", otto, {"name": "deploy", "actions": ["pull"]})
+    again = _post(
+        reg.url, "/api/namespaces/reborn/robots", otto, {"name": "ci", "actions": ["pull", "push"]}
+    )
+    assert again["username"] == old["username"] and again["secret"] != old["secret"]
+    listed = _ok(call(reg.url, "GET", "/api/namespaces/reborn/robots", otto))
+    assert [(r["username"], r["created_by"]) for r in listed] == [
+        ("robot$reborn+ci", "otto"),
+        ("robot$reborn+deploy", "otto"),
+    ]
+    assert listed[0]["actions"] == ["pull", "push"] and listed[0]["revoked_at"] is None
+    assert httpx.get(f"{reg.url}/token", auth=(old["username"], old["secret"])).status_code == 401
+    assert (
+        httpx.get(f"{reg.url}/token", auth=(again["username"], again["secret"])).status_code == 200
+    )
+    refused(  # while it lives, the name is taken
+        call(
+            reg.url,
+            "POST",
+            "/api/namespaces/reborn/robots",
+            otto,
+            json={"name": "ci", "actions": ["pull"]},
+        ),
+        409,
+        "TOKEN_EXISTS",
+    )

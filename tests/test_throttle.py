@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -20,7 +21,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.throttle import retry_after, retry_after_header
+from api.proxies import TrustedProxies
+from domain.throttle import USER_FACTOR, decide, retry_after, retry_after_header
 from tests.auth import ADMIN
 from tests.support import ROOT, RegistryProcess, as_url, wait_until
 
@@ -67,6 +69,45 @@ def test_rule_properties(failures: list[int], now: int, limit: int, window: int)
         assert retry_after(failures, now + window + 1000, limit, window) is None
         # more failures never shorten the wait
         assert (retry_after([*failures, now], now, limit, window) or 0) >= wait
+
+
+def test_decide_counts_attempts_in_flight_and_known_addresses() -> None:
+    now, few, some = 100.0, [90.0] * 3, [90.0] * 5
+
+    def go(*args: Any) -> bool:
+        return decide(*args, now, 5, 60).go
+
+    assert go([], [], 0, 0, False)
+    assert go(few, few, 1, 1, False)  # 3 failed + 1 in flight: one more may be checked
+    busy = decide(few, few, 2, 2, False, now, 5, 60)
+    assert busy.busy and busy.wait is None  # if those 2 fail the address is at its limit
+    assert decide(some, [], 0, 0, True, now, 5, 60).wait == 50  # the address failed 5 times
+    # the username: USER_FACTOR times the limit, not for an address it signed in from lately
+    many = [90.0] * (5 * USER_FACTOR)
+    assert decide([], many, 0, 0, False, now, 5, 60).wait == 50
+    assert go([], many, 0, 0, True)
+    assert decide([], many[1:], 0, 1, False, now, 5, 60).busy
+    assert decide([], [], 0, 0, True, now, 5, 60).per_user is False
+    assert go(some, many, 9, 99, False) is False and decide(some, many, 9, 99, False, now, 0, 60).go
+
+
+def test_trusted_proxies_name_the_rightmost_untrusted_hop() -> None:
+    none = TrustedProxies.parse("")
+    assert not none and none.client("127.0.0.1", ["198.51.100.7"]) == "127.0.0.1"
+    proxies = TrustedProxies.parse("127.0.0.1, 10.0.0.0/8,::1")
+    assert proxies.client("127.0.0.1", ["198.51.100.7"]) == "198.51.100.7"
+    # what the client wrote itself (left of the first untrusted hop) proves nothing
+    assert proxies.client("127.0.0.1", ["1.1.1.1, 198.51.100.7, 10.2.3.4"]) == "198.51.100.7"
+    assert proxies.client("127.0.0.1", ["1.1.1.1", "198.51.100.7"]) == "198.51.100.7"
+    assert proxies.client("127.0.0.1", []) == "127.0.0.1"
+    assert proxies.client("127.0.0.1", ["10.0.0.9"]) == "10.0.0.9"  # only proxies
+    assert proxies.client("127.0.0.1", ["198.51.100.7, nonsense"]) == "127.0.0.1"
+    assert proxies.client("::1", ["[2001:db8::1]:4711"]) == "2001:db8::1"
+    assert proxies.client("192.0.2.1", ["198.51.100.7"]) == "192.0.2.1"  # not a proxy of ours
+    assert proxies.scheme("127.0.0.1", "https") == "https"
+    assert proxies.scheme("192.0.2.1", "https") is None
+    with pytest.raises(ValueError, match="10.0.0.300"):
+        TrustedProxies.parse("127.0.0.1,10.0.0.300")
 
 
 # -- on a registry -----------------------------------------------------------------------------
@@ -135,26 +176,28 @@ def reg(registry_factory) -> RegistryProcess:
     return proc
 
 
-def test_failures_per_user_are_throttled_until_unlocked(reg: RegistryProcess) -> None:
+def test_failures_from_an_address_are_throttled_until_unlocked(reg: RegistryProcess) -> None:
     for _ in range(LIMIT):
         assert get_token(reg, BOB, WRONG).status_code == 401
-    # the right password now, from anywhere, in either form: refused before it is checked
+    # the right password now from that address, in either form, as anyone: refused before
+    # it is checked
     _assert_throttled(get_token(reg, BOB, BOB_PASSWORD))
-    _assert_throttled(get_token(reg, BOB, BOB_PASSWORD, "127.0.0.2"))
-    posted = post_token(reg, BOB, BOB_PASSWORD, "127.0.0.3")
+    posted = post_token(reg, BOB, BOB_PASSWORD)
     _assert_throttled(posted)
     assert posted.json()["error"] == "invalid_grant"
-    # other users from another address are not affected
-    assert get_token(reg, CAROL, CAROL_PASSWORD, "127.0.0.4").status_code == 200
+    _assert_throttled(get_token(reg, CAROL, CAROL_PASSWORD))
+    # the guesses locked their own address, not bob: he signs in from elsewhere
+    assert get_token(reg, BOB, BOB_PASSWORD, "127.0.0.2").status_code == 200
     assert post_token(reg, *ADMIN, "127.0.0.4").status_code == 200
 
     # recorded: each throttled attempt, with no secret
     query = (
         "SELECT actor, client, details FROM history WHERE type = 'login.failed'"
-        " AND details->>'username' = %s AND details->>'reason' = 'throttled' ORDER BY position"
+        " AND details->>'reason' = 'throttled' ORDER BY position"
     )
-    throttled = wait_until(lambda: len(_rows(reg, query, BOB)) >= 3 and _rows(reg, query, BOB))
-    assert [client for _, client, _ in throttled] == ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+    throttled = wait_until(lambda: len(_rows(reg, query)) >= 3 and _rows(reg, query))
+    assert [client for _, client, _ in throttled] == ["127.0.0.1"] * 3
+    assert [d["username"] for _, _, d in throttled] == [BOB, BOB, CAROL]
     assert all(actor == "anonymous" for actor, _, _ in throttled)
     assert throttled[0][2]["method"] == "docker"
     history = " ".join(
@@ -170,6 +213,7 @@ def test_failures_per_user_are_throttled_until_unlocked(reg: RegistryProcess) ->
     assert done.returncode == 0, done.stderr
     assert "bob" in done.stdout
     wait_until(lambda: get_token(reg, BOB, BOB_PASSWORD).status_code == 200)
+    assert get_token(reg, CAROL, CAROL_PASSWORD).status_code == 200  # bob's guesses are gone
     unlocked = _rows(
         reg, "SELECT actor, details FROM history WHERE type = 'user.unlocked' ORDER BY position"
     )
@@ -202,17 +246,22 @@ def test_success_only_forgets_failures_of_its_own_address(reg: RegistryProcess) 
     assert get_token(reg, BOB, BOB_PASSWORD, "127.0.0.8").status_code == 200
     count = "SELECT count(*) FROM login_failures WHERE username = %s"
     wait_until(lambda: _rows(reg, count, BOB) == [(LIMIT - 2,)])
-    for _ in range(2):  # the limit again, counting the earlier ones from .7
+    for _ in range(2):  # more elsewhere: .8 stays open (its own failures are forgotten)
         assert get_token(reg, BOB, WRONG, "127.0.0.9").status_code == 401
-    _assert_throttled(get_token(reg, BOB, BOB_PASSWORD, "127.0.0.8"))
+    assert get_token(reg, BOB, BOB_PASSWORD, "127.0.0.8").status_code == 200
+    known = "SELECT username, client FROM login_known_clients ORDER BY 1, 2"
+    wait_until(lambda: _rows(reg, known) == [(BOB, "127.0.0.8")])
 
     # the view is replay-safe: rebuilding it from the log gives the same rows
-    query = "SELECT position, occurred_at, username, client FROM login_failures ORDER BY 1"
-    live = _rows(reg, query)
+    queries = (
+        "SELECT position, occurred_at, username, client FROM login_failures ORDER BY 1",
+        "SELECT username, client, succeeded_at FROM login_known_clients ORDER BY 1, 2",
+    )
+    live = [_rows(reg, query) for query in queries]
     reg.stop()
     done = _cli(reg, "replay", "login_failures")
     assert done.returncode == 0, done.stderr
-    assert _rows(reg, query) == live
+    assert [_rows(reg, query) for query in queries] == live
 
 
 def test_the_window_frees_up(registry_factory) -> None:
@@ -243,10 +292,103 @@ def test_api_login_is_throttled_too(reg: RegistryProcess) -> None:
         "success": False,
         "error": {"code": "TOOMANYREQUESTS", "message": held.json()["error"]["message"]},
     }
-    _assert_throttled(get_token(reg, BOB, BOB_PASSWORD, "127.0.0.10"))  # and on /token
+    _assert_throttled(get_token(reg, BOB, BOB_PASSWORD, "127.0.0.9"))  # and on /token
     rows = _rows(
         reg,
         "SELECT details->>'method', details->>'reason' FROM history WHERE type = 'login.failed'"
         " ORDER BY position DESC LIMIT 2",
     )
     assert ("api", "throttled") in rows
+
+
+# -- attacks -----------------------------------------------------------------------------------
+def _counted(reg: RegistryProcess, username: str, reason: str) -> int:
+    query = (
+        "SELECT count(*) FROM history WHERE type = 'login.failed'"
+        " AND details->>'username' = %s AND details->>'reason' = %s"
+    )
+    return _rows(reg, query, username, reason)[0][0]
+
+
+def test_a_burst_of_parallel_wrong_passwords_checks_at_most_the_limit(
+    reg: RegistryProcess,
+) -> None:
+    """100 wrong passwords at once from one address: the attempts are reserved before their
+    passwords are checked, so at most LIMIT are checked (401); every other one is refused
+    (429) without a check, and so is the right password from there afterwards."""
+    attacker = "127.0.0.30"
+    with ThreadPoolExecutor(100) as pool:
+        answers = list(pool.map(lambda _: get_token(reg, BOB, WRONG, attacker), range(100)))
+    statuses = sorted(a.status_code for a in answers)
+    assert set(statuses) <= {401, 429}, statuses
+    assert statuses.count(401) <= LIMIT, statuses
+    for answer in answers:
+        if answer.status_code == 429:
+            _assert_throttled(answer)
+    assert _counted(reg, BOB, "invalid credentials") == statuses.count(401)
+    _assert_throttled(get_token(reg, BOB, BOB_PASSWORD, attacker))
+    # bob himself, from his own address, is not held back
+    assert get_token(reg, BOB, BOB_PASSWORD, "127.0.0.31").status_code == 200
+
+
+def _via_proxy(reg: RegistryProcess, user: str, password: str, forwarded: str | None):
+    headers = _basic(user, password)
+    if forwarded is not None:
+        headers["X-Forwarded-For"] = forwarded
+    with _client() as http:
+        return http.get(f"{reg.url}/token", params={"service": "cyp-registry"}, headers=headers)
+
+
+def _clients_of(reg: RegistryProcess, username: str) -> list[str]:
+    query = (
+        "SELECT client FROM history WHERE type LIKE 'login.%%'"
+        " AND details->>'username' = %s ORDER BY position"
+    )
+    return [row[0] for row in _rows(reg, query, username)]
+
+
+def test_x_forwarded_for_is_ignored_without_trusted_proxies(reg: RegistryProcess) -> None:
+    """A made-up X-Forwarded-For per request neither beats the per-address throttle nor
+    fakes the client in the history: without CYP_TRUSTED_PROXIES the peer is the client."""
+    assert _via_proxy(reg, CAROL, CAROL_PASSWORD, "198.51.100.7").status_code == 200
+    wait_until(lambda: _clients_of(reg, CAROL) == ["127.0.0.1"])
+    for i in range(LIMIT):
+        assert _via_proxy(reg, f"guess{i}", WRONG, f"203.0.113.{i + 1}").status_code == 401
+    _assert_throttled(_via_proxy(reg, BOB, BOB_PASSWORD, "203.0.113.99"))
+    assert set(_clients_of(reg, "guess0") + _clients_of(reg, BOB)) == {"127.0.0.1"}
+
+
+@pytest.fixture
+def behind_proxy(registry_factory) -> RegistryProcess:
+    """A registry behind a proxy on 127.0.0.1 (the tests send its X-Forwarded-For)."""
+    return registry_factory(
+        CYP_LOGIN_MAX_FAILURES=str(LIMIT),
+        CYP_LOGIN_WINDOW=str(WINDOW),
+        CYP_TRUSTED_PROXIES="127.0.0.1",
+    ).start()
+
+
+def test_nobody_locks_an_account_from_elsewhere(behind_proxy: RegistryProcess) -> None:
+    """Wrong passwords for admin from many addresses (through a trusted proxy) lock those
+    addresses, not the admin: from their own address they sign in. A flood over the
+    username's limit holds back only addresses that never signed in as admin lately."""
+    reg, home = behind_proxy, "192.0.2.10"
+    assert _via_proxy(reg, *ADMIN, home).status_code == 200  # admin's usual address
+    for i in range(LIMIT + 1):
+        assert _via_proxy(reg, ADMIN[0], WRONG, f"203.0.113.{i + 1}").status_code == 401
+    assert _via_proxy(reg, *ADMIN, None).status_code == 200  # the proxy itself, never seen
+    assert _via_proxy(reg, *ADMIN, home).status_code == 200
+    wait_until(lambda: "203.0.113.1" in _clients_of(reg, ADMIN[0]))
+    assert _clients_of(reg, ADMIN[0])[:2] == [home, "203.0.113.1"]
+
+    # the username's own limit, from many more addresses: only new addresses wait
+    flood = [f"198.51.100.{i + 1}" for i in range(LIMIT * USER_FACTOR)]
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda a: _via_proxy(reg, ADMIN[0], WRONG, a).status_code, flood))
+    assert set(statuses) <= {401, 429} and 429 in statuses, statuses
+    _assert_throttled(_via_proxy(reg, *ADMIN, "192.0.2.99"))
+    assert _via_proxy(reg, *ADMIN, home).status_code == 200
+    # and unlocking the user opens it to new addresses again
+    done = _cli(reg, "user", "unlock", ADMIN[0])
+    assert done.returncode == 0, done.stderr
+    wait_until(lambda: _via_proxy(reg, *ADMIN, "192.0.2.99").status_code == 200)
