@@ -106,8 +106,9 @@ class Registry(IdentityCommands, NamespaceCommands, AccessTokenCommands, Applica
         if repo is None:
             return [self._missing_namespace(name, caller), Repository.create(name, *caller)]
         if not repo.alive:
+            # Its namespace may have been deleted meanwhile (it was empty): it comes back too.
             repo.recreate(*caller)
-            return [repo]
+            return [self._missing_namespace(name, caller), repo]
         return []
 
     # -- queries on the write side ------------------------------------------------------------

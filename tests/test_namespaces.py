@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from cyp_registry.wiring import eventsourcing_env
@@ -222,6 +223,30 @@ def test_delete_an_empty_namespace(stack) -> None:
     with reg.client(("mark", PASSWORDS["mark"])) as mark:
         assert mark.post("/v2/gone/app/blobs/uploads/").status_code == 401
     assert "namespace.deleted" in history_text(url)
+
+
+def test_a_push_into_a_deleted_namespace_creates_it_again(stack) -> None:
+    """A repository of a deleted namespace that comes back (an admin pushes to it again)
+    brings a namespace with it, as a first push does: no repository without its namespace."""
+    reg, url = stack
+    olive = api_token(reg, "olive")
+    admin_api = token_of(reg.url, *ADMIN)
+    _post(reg.url, "/api/namespaces", olive, {"name": "phoenix"})
+    with _admin(reg) as admin:
+        push_image(admin, "phoenix/app", "v1", layers=[b"phoenix one"])
+    _ok(call(reg.url, "DELETE", "/api/repositories/phoenix/app", admin_api))
+    _ok(call(reg.url, "DELETE", "/api/namespaces/phoenix", olive))
+    refused(call(reg.url, "GET", "/api/namespaces/phoenix", admin_api), 404, "NAMESPACE_UNKNOWN")
+    with _admin(reg) as admin:
+        push_image(admin, "phoenix/app", "v2", layers=[b"phoenix two"])
+    shown = _ok(call(reg.url, "GET", "/api/namespaces/phoenix", admin_api))
+    assert shown["name"] == "phoenix" and shown["members"] == []
+    with psycopg.connect(url) as conn:
+        orphans = conn.execute(
+            "SELECT r.name FROM repositories r LEFT JOIN namespaces n ON n.name = r.namespace"
+            " WHERE n.name IS NULL"
+        ).fetchall()
+    assert orphans == []
 
 
 def test_only_admins_create_the_root_namespace(stack) -> None:
