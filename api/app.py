@@ -6,22 +6,22 @@ import time
 
 from litestar import Litestar, Router
 
-from api import (
+from api import health
+from api.auth import token_endpoint
+from api.errors import HANDLERS
+from api.manage import (
     access_tokens,
-    distribution,
-    health,
     history,
     images,
     namespaces,
     repositories,
-    session,
+    sessions,
     system,
-    token,
     users,
 )
-from api.errors import HANDLERS
-from api.schema import complete, openapi_config
+from api.manage.openapi import complete, openapi_config
 from api.services import Services
+from api.v2 import routes
 
 
 def create_app(services: Services) -> Litestar:
@@ -29,11 +29,11 @@ def create_app(services: Services) -> Litestar:
         route_handlers=complete(
             [
                 # The OCI distribution API has its own specification; the document is for /api.
-                Router("/", route_handlers=[distribution.router], include_in_schema=False),
+                Router("/", route_handlers=[routes.router], include_in_schema=False),
                 health.health,
-                token.token_get,
-                token.token_post,
-                *session.route_handlers,
+                token_endpoint.token_get,
+                token_endpoint.token_post,
+                *sessions.route_handlers,
                 *users.route_handlers,
                 *namespaces.route_handlers,
                 *access_tokens.route_handlers,

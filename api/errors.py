@@ -12,7 +12,7 @@ from psycopg import InterfaceError as PsycopgInterfaceError
 from psycopg import OperationalError as PsycopgOperationalError
 
 from api.availability import connection_lost
-from api.oci import error_response
+from api.v2.oci import error_response
 from domain.errors import ERROR_CODES, ConcurrentUpdate, DatabaseUnavailable, RegistryError
 
 log = logging.getLogger(__name__)

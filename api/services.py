@@ -12,10 +12,10 @@ import anyio.to_thread
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from api.auth.jwts import ApiTokens, TokenCache, Tokens
+from api.auth.verified_passwords import VerifiedPasswords
 from api.availability import DatabaseGate
 from api.proxies import TrustedProxies
-from api.tokens import ApiTokens, TokenCache, Tokens
-from api.verified import VerifiedPasswords
 from domain.registry import Registry
 from projections.waiter import PositionWaiter
 from storage.filesystem import FilesystemStore

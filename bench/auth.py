@@ -28,7 +28,8 @@ from pathlib import Path
 
 import httpx
 
-from api.tokens import KeyRing, TokenCache, Tokens
+from api.auth.jwts import TokenCache, Tokens
+from api.auth.signing_keys import KeyRing
 from bench import servers, workload
 from bench.workload import ADMIN
 

@@ -207,7 +207,7 @@ def user_command(args: argparse.Namespace) -> int:
 def keys_command(args: argparse.Namespace) -> int:
     """Token signing keys under <data_dir>/keys: list, rotate (a new current key; the old
     ones keep verifying), remove KID (tokens it signed stop verifying)."""
-    from api.tokens import KeyRing
+    from api.auth.signing_keys import KeyRing
 
     settings = _settings(args)
     ring = KeyRing(settings.keys_dir)

@@ -20,11 +20,12 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
 from api.app import create_app
+from api.auth.jwts import Tokens
+from api.auth.signing_keys import KeyRing
 from api.availability import DatabaseGate, guard_event_store
-from api.fastpath import ManifestFastPath
 from api.proxies import TrustedProxies
 from api.services import Services
-from api.tokens import KeyRing, Tokens
+from api.v2.fastpath import ManifestFastPath
 from cyp_registry import __version__, embedded, eventstore
 from cyp_registry.settings import Settings
 from domain.errors import RegistryError
@@ -323,5 +324,5 @@ def build_app(stack: Stack, close: Any = None) -> ManifestFastPath:
         relay_max_lag=settings.relay_max_lag,
         lifespan=[lifespan],
     )
-    # manifest GETs and HEADs with a token that grants them skip Litestar (api.fastpath)
+    # manifest GETs and HEADs with a token that grants them skip Litestar (api.v2.fastpath)
     return ManifestFastPath(create_app(services), services)

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.tokens import b64url, unb64url
+from api.auth.signing_keys import b64url, unb64url
 from tests.apiclient import call, claims, history, history_text, login, refused, token_of
 from tests.auth import ADMIN, fetch_token
 

@@ -24,7 +24,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.tokens import KeyRing, Tokens, b64url
+from api.auth.jwts import Tokens
+from api.auth.signing_keys import KeyRing, b64url
 from cyp_registry.wiring import eventsourcing_env
 from domain.registry import SYSTEM, Registry
 from tests.support import (

@@ -1,4 +1,4 @@
-"""The manifest fast path (api.fastpath) answers exactly as the /v2 handler does: the same
+"""The manifest fast path (api.v2.fastpath) answers exactly as the /v2 handler does: the same
 status, bytes and headers for GET and HEAD by tag and by digest; everything it does not
 answer (no token, a token without the scope, unknown manifests) reaches the handler."""
 

@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives import serialization
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.tokens import KeyRing, TokenCache, Tokens, b64url, grant_of, key_id
+from api.auth.jwts import TokenCache, Tokens, grant_of
+from api.auth.signing_keys import KeyRing, b64url, key_id
 from domain.documents import event_fields, event_kind
 from domain.identity import Login
 from domain.policy import Scope, parse_scope, parse_scopes
@@ -220,7 +221,7 @@ def test_login_events_never_carry_a_password() -> None:
 
 
 def test_verified_passwords_cache() -> None:
-    from api.verified import VerifiedPasswords
+    from api.auth.verified_passwords import VerifiedPasswords
 
     cache = VerifiedPasswords(ttl=60, max_entries=2)
     assert not cache.known("alice", "$hash1", "pw")
@@ -229,7 +230,7 @@ def test_verified_passwords_cache() -> None:
     assert not cache.known("alice", "$hash1", "pw2")  # another password
     assert not cache.known("alice", "$hash2", "pw")  # the password changed: a new hash
     assert not cache.known("bob", "$hash1", "pw")
-    assert all(b"pw" not in mac for mac, _ in cache._entries.values())
+    assert all(b"pw" not in mac for mac in cache._entries.values())
     cache.remember("bob", "$h", "x")
     cache.remember("carol", "$h", "y")  # over the bound: never more than max_entries
     assert len(cache._entries) <= 2

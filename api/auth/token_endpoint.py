@@ -17,7 +17,7 @@ Brute force: after CYP_LOGIN_MAX_FAILURES failed sign-ins within CYP_LOGIN_WINDO
 from one client address (or ten times as many for one username, from addresses that did not
 sign in as it lately: `domain.throttle`), further attempts get 429 with `Retry-After` before
 any password is checked, and are recorded as login.failed with reason "throttled". The
-attempt is reserved before its password is checked (`api.throttle`), so parallel attempts
+attempt is reserved before its password is checked (`api.auth.throttle`), so parallel attempts
 cannot all slip through; the failures are counted in Postgres (`projections.login_failures`),
 so every replica agrees; `cyp-registry user unlock NAME [--address IP]` lifts the throttle.
 """
@@ -34,10 +34,10 @@ from urllib.parse import parse_qs
 import anyio.to_thread
 from litestar import Request, Response, get, post
 
-from api import principals
-from api.principals import SignedIn, token_id_of
+from api.auth import principals
+from api.auth.principals import SignedIn, token_id_of
+from api.auth.throttle import Throttled, attempt, record_attempt
 from api.services import Services
-from api.throttle import Throttled, attempt, record_attempt
 from domain.identity import is_valid_username
 from domain.passwords import verify_password
 from domain.policy import ANONYMOUS, Principal, Scope, parse_scopes
@@ -122,7 +122,7 @@ async def sign_in(
     /token, api for /api/auth/login); Refused (401, or 429 while throttled) if nobody.
     With `tokens`, a personal access token or a robot's secret is good too (not for /api
     sessions: a limited token must not open the user's whole account). The throttle
-    (`api.throttle.attempt`) decides before any credential is checked."""
+    (`api.auth.throttle.attempt`) decides before any credential is checked."""
     services: Services = request.app.state.services
     token_id = token_id_of(username, password) if tokens else None
     known = token_id is None and is_valid_username(username)  # else nobody's (may hold a NUL)

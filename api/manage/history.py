@@ -28,9 +28,9 @@ from litestar import Request, get
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from api.auth import api_caller, readable_namespaces
-from api.images import Limit
-from api.schema import TEXT, Envelope, errors, ok
+from api.auth.guards import api_caller, readable_namespaces
+from api.manage.images import Limit
+from api.manage.openapi import TEXT, Envelope, errors, ok
 from api.services import Services
 from domain.errors import RegistryError
 from projections import history

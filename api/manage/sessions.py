@@ -4,8 +4,8 @@ a bearer token for every other /api call; `POST /api/auth/logout` revokes that t
 Every sign-in attempt, good or bad, is recorded as a login event with method "api" (client
 address, user agent; never the password). Wrong passwords, unknown and disabled users all
 get the same 401. The token is an ES256 JWT signed with the registry's keys for the audience
-`cyp-api` (see `api.tokens.ApiTokens`); logging out records `token.revoked` (its jti,
-subject and expiry), which every replica's guard (`api.auth.api_caller`) consults.
+`cyp-api` (see `api.auth.jwts.ApiTokens`); logging out records `token.revoked` (its jti,
+subject and expiry), which every replica's guard (`api.auth.guards.api_caller`) consults.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, post
 
-from api.auth import ApiUnauthorized, api_caller
-from api.schema import Envelope, documented_body, errors
+from api.auth.guards import ApiUnauthorized, api_caller
+from api.auth.token_endpoint import Refused, sign_in
+from api.manage.openapi import Envelope, documented_body, errors
 from api.services import Services
-from api.token import Refused, sign_in
 from domain.errors import RegistryError
 from domain.throttle import retry_after_header
 

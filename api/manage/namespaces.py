@@ -24,10 +24,10 @@ from typing import Any, Literal
 import msgspec
 from litestar import Request, Response, delete, get, patch, post
 
-from api.auth import ApiCaller, api_caller
-from api.schema import Envelope, documented_body, errors
+from api.auth.guards import ApiCaller, api_caller
+from api.manage.openapi import Envelope, documented_body, errors
+from api.manage.sessions import MAX_BODY, json_object, ok, text_field
 from api.services import Services
-from api.session import MAX_BODY, json_object, ok, text_field
 from domain.errors import RegistryError
 from domain.names import ROOT_NAMESPACE
 from domain.namespaces import OWNER, check_member_role, check_namespace, is_valid_namespace

@@ -11,10 +11,11 @@ from urllib.parse import unquote
 
 from litestar import Request, Response, Router, delete, get, head, patch, post, put
 
-from api import blobs, manifests, principals
-from api.auth import PULL, authenticate, authorize, current_grant
-from api.oci import API_VERSION, MAX_PAGE, error_response, oci_response, query_int
+from api.auth import principals
+from api.auth.guards import PULL, authenticate, authorize, current_grant
 from api.services import Services
+from api.v2 import blobs, manifests
+from api.v2.oci import API_VERSION, MAX_PAGE, error_response, oci_response, query_int
 from domain.errors import RegistryError
 from domain.manifests import OCI_INDEX
 from domain.names import check_name, is_valid_name, parse_digest

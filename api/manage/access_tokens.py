@@ -24,11 +24,11 @@ from typing import Any, Literal
 import msgspec
 from litestar import Request, Response, delete, get, post
 
-from api.auth import ApiCaller, api_caller
-from api.namespaces import visible_namespace
-from api.schema import Envelope, documented_body, errors
+from api.auth.guards import ApiCaller, api_caller
+from api.manage.namespaces import visible_namespace
+from api.manage.openapi import Envelope, documented_body, errors
+from api.manage.sessions import MAX_BODY, json_object, ok, text_field
 from api.services import Services
-from api.session import MAX_BODY, json_object, ok, text_field
 from domain.access_tokens import (
     PERSONAL,
     ROBOT,

@@ -18,10 +18,10 @@ from typing import Any, Literal
 import msgspec
 from litestar import Request, Response, delete, get, patch, post
 
-from api.auth import api_admin
-from api.schema import Envelope, documented_body, errors
+from api.auth.guards import api_admin
+from api.manage.openapi import Envelope, documented_body, errors
+from api.manage.sessions import MAX_BODY, json_object, ok, text_field
 from api.services import Services
-from api.session import MAX_BODY, json_object, ok, text_field
 from domain.errors import RegistryError
 from domain.identity import check_role, is_valid_username
 from domain.passwords import check_password

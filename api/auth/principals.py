@@ -8,8 +8,8 @@ import time
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from api.auth.jwts import Grant
 from api.services import Services
-from api.tokens import Grant
 from domain.access_tokens import (
     PERSONAL,
     is_robot_name,

@@ -16,9 +16,9 @@ import msgspec
 from litestar import Request, delete, get
 from litestar.params import Parameter
 
-from api.auth import api_actions, api_caller, readable_namespaces
-from api.images import Cursor, Limit, Namespace, Order
-from api.schema import Envelope, errors, ok
+from api.auth.guards import api_actions, api_caller, readable_namespaces
+from api.manage.images import Cursor, Limit, Namespace, Order
+from api.manage.openapi import Envelope, errors, ok
 from api.services import Services
 from domain.errors import RegistryError
 from domain.names import is_valid_name

@@ -8,8 +8,10 @@ from typing import Any
 from litestar import Request, Response
 from litestar.response import Stream
 
-from api.auth import DELETE, PULL, PUSH, authorize, current_grant, permitted
-from api.oci import (
+from api.auth.guards import DELETE, PULL, PUSH, authorize, current_grant, permitted
+from api.auth.principals import pull_namespaces
+from api.services import Services
+from api.v2.oci import (
     API_VERSION,
     content_length,
     error_response,
@@ -17,8 +19,6 @@ from api.oci import (
     parse_content_range,
     parse_range,
 )
-from api.principals import pull_namespaces
-from api.services import Services
 from domain.errors import RegistryError
 from domain.names import is_valid_name, parse_digest
 from domain.registry import Caller
@@ -169,7 +169,7 @@ async def start(request: Request[Any, Any, Any], services: Services, name: str):
     digest = params.get("digest")
     if digest:
         parse_digest(digest)
-    upload_id = services.store.start_upload(name, caller.actor)  # capped: api.distribution
+    upload_id = services.store.start_upload(name, caller.actor)  # capped: api.v2.routes
     if digest:  # single POST: the body is the whole blob
         try:
             await services.store.append(upload_id, name, request.stream())

@@ -23,7 +23,7 @@ from typing import Any
 import anyio.to_thread
 from litestar import Request
 
-from api.auth import client_address, user_agent
+from api.auth.guards import client_address, user_agent
 from api.services import Services
 from domain.identity import login_username
 from domain.throttle import THROTTLED

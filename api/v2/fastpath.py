@@ -1,6 +1,6 @@
 """The hottest request of a registry — a manifest GET or HEAD by a client whose token grants
 the pull — answered below Litestar: no routing, no Request or Response objects, the same
-bytes and headers as the /v2 handler would send (`api.manifests`).
+bytes and headers as the /v2 handler would send (`api.v2.manifests`).
 
 Anything else goes to the app unchanged and is answered there as usual: no token, a token
 without the scope (the 401 challenge), an unknown manifest, a name that is not plain (escaped
@@ -15,10 +15,10 @@ from typing import Any
 
 import psycopg
 
-from api.auth import bearer_of
-from api.manifests import find_manifest, manifest_bytes
-from api.oci import API_VERSION
+from api.auth.guards import bearer_of
 from api.services import Services
+from api.v2.manifests import find_manifest, manifest_bytes
+from api.v2.oci import API_VERSION
 from domain.errors import RegistryError
 from domain.names import is_valid_name
 

@@ -8,9 +8,9 @@ from typing import Any
 import anyio.to_thread
 from litestar import Request, Response
 
-from api.auth import DELETE, PULL, PUSH, authorize
-from api.oci import oci_response, read_body
+from api.auth.guards import DELETE, PULL, PUSH, authorize
 from api.services import Services
+from api.v2.oci import oci_response, read_body
 from domain.errors import RegistryError
 from domain.manifests import MAX_MANIFEST_SIZE, parse_manifest
 from domain.names import is_digest, is_valid_tag, parse_digest

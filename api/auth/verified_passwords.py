@@ -15,13 +15,16 @@ import hmac
 import secrets
 import time
 
+from api.expiring import ExpiringMap
+
 
 class VerifiedPasswords:
     def __init__(self, ttl: float = 300.0, max_entries: int = 10_000) -> None:
         self.ttl = ttl
-        self.max_entries = max_entries
         self._key = secrets.token_bytes(32)
-        self._entries: dict[tuple[str, str], tuple[bytes, float]] = {}
+        self._entries: ExpiringMap[tuple[str, str], bytes] = ExpiringMap(
+            max_entries, time.monotonic
+        )
 
     def _mac(self, password: str) -> bytes:
         return hmac.new(
@@ -30,22 +33,9 @@ class VerifiedPasswords:
 
     def known(self, username: str, password_hash: str, password: str) -> bool:
         """This password was verified against this hash within the last `ttl` seconds."""
-        found = self._entries.get((username, password_hash))
-        if found is None:
-            return False
-        mac, expires = found
-        if time.monotonic() >= expires:
-            self._entries.pop((username, password_hash), None)
-            return False
-        return hmac.compare_digest(mac, self._mac(password))
+        mac = self._entries.get((username, password_hash))
+        return mac is not None and hmac.compare_digest(mac, self._mac(password))
 
     def remember(self, username: str, password_hash: str, password: str) -> None:
-        if len(self._entries) >= self.max_entries:
-            now = time.monotonic()
-            self._entries = {k: v for k, v in self._entries.items() if v[1] > now}
-            if len(self._entries) >= self.max_entries:
-                self._entries.clear()
-        self._entries[(username, password_hash)] = (
-            self._mac(password),
-            time.monotonic() + self.ttl,
-        )
+        expires = time.monotonic() + self.ttl
+        self._entries.put((username, password_hash), self._mac(password), expires)

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from litestar import Request
 
-from api.tokens import ApiClaims, Grant
+from api.auth.jwts import ApiClaims, Grant
 from domain.errors import RegistryError
 from domain.identity import ANONYMOUS_ACTOR
 from domain.names import namespace_of

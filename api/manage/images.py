@@ -29,8 +29,8 @@ import msgspec
 from litestar import Request, delete, get
 from litestar.params import Parameter
 
-from api.auth import api_actions, api_caller, base_url, readable_namespaces
-from api.schema import TEXT, Envelope, errors, ok
+from api.auth.guards import api_actions, api_caller, base_url, readable_namespaces
+from api.manage.openapi import TEXT, Envelope, errors, ok
 from api.services import Services
 from domain.errors import RegistryError
 from domain.names import is_valid_name, is_valid_tag, namespace_of

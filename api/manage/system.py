@@ -18,9 +18,9 @@ import anyio.to_thread
 import msgspec
 from litestar import Request, get
 
-from api.auth import api_caller, readable_namespaces
+from api.auth.guards import api_caller, readable_namespaces
 from api.health import components, relay_behind
-from api.schema import Envelope, errors, ok
+from api.manage.openapi import Envelope, errors, ok
 from api.services import Services
 from projections import storage, system
 
