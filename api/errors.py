@@ -12,6 +12,7 @@ from psycopg import InterfaceError as PsycopgInterfaceError
 from psycopg import OperationalError as PsycopgOperationalError
 
 from api.availability import connection_lost
+from api.manage.envelope import failure
 from api.v2.oci import error_response
 from domain.errors import ERROR_CODES, ConcurrentUpdate, DatabaseUnavailable, RegistryError
 
@@ -28,16 +29,6 @@ _HTTP_CODES = {
 }
 
 
-def envelope(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> Response[Any]:
-    return Response(
-        {"success": False, "error": {"code": code, "message": message}},
-        status_code=status,
-        headers=headers,
-    )
-
-
 def _on_v2(request: Request[Any, Any, Any]) -> bool:
     return request.url.path.startswith("/v2")
 
@@ -48,7 +39,7 @@ def _error(
     if _on_v2(request):
         return error_response(exc, headers)
     own = getattr(exc, "headers", None)  # e.g. a 401's WWW-Authenticate
-    return envelope(exc.status, exc.code, exc.message, {**(own or {}), **(headers or {})} or None)
+    return failure(exc.status, exc.code, exc.message, {**(own or {}), **(headers or {})} or None)
 
 
 def on_registry_error(request: Request[Any, Any, Any], exc: RegistryError) -> Response[Any]:
@@ -61,8 +52,8 @@ def on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Re
     code = _HTTP_CODES.get(status, "UNAVAILABLE" if status >= 500 else "BAD_REQUEST")
     if not _on_v2(request):
         if isinstance(exc, ValidationException):  # a query parameter or body of the wrong shape
-            return envelope(400, "INVALID_INPUT", _invalid(exc), exc.headers)
-        return envelope(status, code, exc.detail, exc.headers)
+            return failure(400, "INVALID_INPUT", _invalid(exc), exc.headers)
+        return failure(status, code, exc.detail, exc.headers)
     code = code if code in ERROR_CODES else "UNSUPPORTED"
     return error_response(RegistryError(code, exc.detail, status=status), exc.headers)
 
@@ -97,7 +88,7 @@ def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[A
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     if _on_v2(request):
         return error_response(RegistryError("UNAVAILABLE", "internal error", status=500))
-    return envelope(500, "INTERNAL_ERROR", "internal error")
+    return failure(500, "INTERNAL_ERROR", "internal error")
 
 
 HANDLERS = {

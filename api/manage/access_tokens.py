@@ -25,9 +25,10 @@ import msgspec
 from litestar import Request, Response, delete, get, post
 
 from api.auth.guards import ApiCaller, api_caller
+from api.manage.bodies import MAX_BODY, json_object, text_field
+from api.manage.envelope import Envelope, ok
 from api.manage.namespaces import visible_namespace
-from api.manage.openapi import Envelope, documented_body, errors
-from api.manage.sessions import MAX_BODY, json_object, ok, text_field
+from api.manage.openapi import documented_body, errors
 from api.services import Services
 from domain.access_tokens import (
     PERSONAL,

@@ -24,13 +24,14 @@ from typing import Annotated, Any
 
 import msgspec
 import psycopg
-from litestar import Request, get
+from litestar import Request, Response, get
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from api.auth.guards import api_caller, readable_namespaces
-from api.manage.images import Limit
-from api.manage.openapi import TEXT, Envelope, errors, ok
+from api.manage.envelope import Envelope, ok
+from api.manage.openapi import errors
+from api.manage.params import TEXT, Limit
 from api.services import Services
 from domain.errors import RegistryError
 from projections import history
@@ -118,7 +119,7 @@ async def list_history(
     cursor: Annotated[
         str | None, Parameter(max_length=32, description="`next_cursor` of the previous page")
     ] = None,
-) -> Envelope[HistoryPage]:
+) -> Response[Envelope[HistoryPage]]:
     """The audit log, newest first."""
     services: Services = request.app.state.services
     f = await _filter(request, actor, type, repository, namespace, since, until)

@@ -25,8 +25,9 @@ import msgspec
 from litestar import Request, Response, delete, get, patch, post
 
 from api.auth.guards import ApiCaller, api_caller
-from api.manage.openapi import Envelope, documented_body, errors
-from api.manage.sessions import MAX_BODY, json_object, ok, text_field
+from api.manage.bodies import MAX_BODY, json_object, text_field
+from api.manage.envelope import Envelope, ok
+from api.manage.openapi import documented_body, errors
 from api.services import Services
 from domain.errors import RegistryError
 from domain.names import ROOT_NAMESPACE

@@ -1,10 +1,9 @@
-"""The OpenAPI document of /api (served at /api/openapi.json, browsable at /api/docs) and the
-shapes every /api answer shares: the envelope `{"success":true,"data":…}` and its error form
-`{"success":false,"error":{"code","message"}}`."""
+"""The OpenAPI document of /api (served at /api/openapi.json, browsable at /api/docs): its
+configuration, the documented error answers of every operation, documented request bodies."""
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import msgspec
 from litestar.di import Provide
@@ -12,7 +11,7 @@ from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
-T = TypeVar("T")
+from api.manage.envelope import ErrorEnvelope
 
 SECURITY = [{"BearerToken": []}]
 DESCRIPTIONS = {
@@ -24,29 +23,6 @@ DESCRIPTIONS = {
     429: "Too many attempts or concurrent updates; retry after Retry-After seconds",
     503: "A backing service (the database) is unavailable; retry",
 }
-
-
-class Envelope(msgspec.Struct, Generic[T]):
-    """A successful /api answer."""
-
-    success: bool
-    data: T
-
-
-class ErrorDetail(msgspec.Struct):
-    code: str
-    message: str
-
-
-class ErrorEnvelope(msgspec.Struct):
-    """A refused /api request: `success` is false."""
-
-    success: bool
-    error: ErrorDetail
-
-
-def ok(data: Any) -> Envelope[Any]:
-    return Envelope(success=True, data=data)
 
 
 def errors(*statuses: int) -> dict[int, ResponseSpec]:
@@ -125,7 +101,3 @@ def complete(handlers: list[Any]) -> list[Any]:
         if any(path.startswith("/api/") for path in paths):
             handler.responses = {**errors(*API_ERRORS), **(handler.responses or {})}
     return handlers
-
-
-# Postgres text cannot hold NUL: query text that contains one is refused as invalid input.
-TEXT = r"^[^\x00]*$"

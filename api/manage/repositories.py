@@ -13,12 +13,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Request, delete, get
+from litestar import Request, Response, delete, get
 from litestar.params import Parameter
 
 from api.auth.guards import api_actions, api_caller, readable_namespaces
-from api.manage.images import Cursor, Limit, Namespace, Order
-from api.manage.openapi import Envelope, errors, ok
+from api.manage.envelope import Envelope, ok
+from api.manage.openapi import errors
+from api.manage.params import Cursor, Limit, Namespace, Order
 from api.services import Services
 from domain.errors import RegistryError
 from domain.names import is_valid_name
@@ -55,7 +56,7 @@ async def list_repositories(
     order: Order = None,
     limit: Limit = 50,
     cursor: Cursor = None,
-) -> Envelope[RepositoryPage]:
+) -> Response[Envelope[RepositoryPage]]:
     """Repositories the caller may see, a page at a time."""
     services: Services = request.app.state.services
     caller = await api_caller(request)
@@ -108,7 +109,7 @@ async def list_repositories(
 async def delete_repository(
     request: Request[Any, Any, Any],
     name: Annotated[str, Parameter(description="the repository's name (may contain /)")],
-) -> Envelope[RepositoryDeleted]:
+) -> Response[Envelope[RepositoryDeleted]]:
     """Delete a repository: its tags, manifests and blob links go with it."""
     services: Services = request.app.state.services
     caller = await api_caller(request)

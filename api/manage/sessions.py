@@ -10,7 +10,6 @@ subject and expiry), which every replica's guard (`api.auth.guards.api_caller`) 
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,13 +18,14 @@ from litestar import Request, Response, post
 
 from api.auth.guards import ApiUnauthorized, api_caller
 from api.auth.token_endpoint import Refused, sign_in
-from api.manage.openapi import Envelope, documented_body, errors
+from api.manage.bodies import MAX_BODY, json_object, text_field
+from api.manage.envelope import Envelope, ok
+from api.manage.openapi import documented_body, errors
 from api.services import Services
 from domain.errors import RegistryError
 from domain.throttle import retry_after_header
 
 METHOD = "api"
-MAX_BODY = 64 * 1024
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -42,33 +42,6 @@ class Session(msgspec.Struct):
 
 class SignedOut(msgspec.Struct):
     revoked: bool
-
-
-def ok(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response[Any]:
-    return Response({"success": True, "data": data}, status_code=status, headers=headers)
-
-
-async def json_object(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    """The request's body as a JSON object; 400 INVALID_INPUT for anything else."""
-    body = await request.body()
-    try:
-        value = json.loads(body)
-    except (ValueError, RecursionError):
-        raise RegistryError("INVALID_INPUT", "the body must be a JSON object") from None
-    if not isinstance(value, dict):
-        raise RegistryError("INVALID_INPUT", "the body must be a JSON object")
-    return value
-
-
-def text_field(body: dict[str, Any], field: str, required: bool = True) -> str | None:
-    value = body.get(field)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str):
-        raise RegistryError(
-            "INVALID_INPUT", f"{field!r} is required and must be a string", {"field": field}
-        )
-    return value
 
 
 def iso(timestamp: float) -> str:

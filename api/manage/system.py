@@ -16,11 +16,12 @@ from typing import Any
 
 import anyio.to_thread
 import msgspec
-from litestar import Request, get
+from litestar import Request, Response, get
 
 from api.auth.guards import api_caller, readable_namespaces
 from api.health import components, relay_behind
-from api.manage.openapi import Envelope, errors, ok
+from api.manage.envelope import Envelope, ok
+from api.manage.openapi import errors
 from api.services import Services
 from projections import storage, system
 
@@ -91,7 +92,7 @@ def _lags(positions: dict[str, int], head: int) -> list[Lag]:
 
 
 @get("/api/system/info", tags=["system"], responses=errors())
-async def system_info(request: Request[Any, Any, Any]) -> Envelope[SystemInfo]:
+async def system_info(request: Request[Any, Any, Any]) -> Response[Envelope[SystemInfo]]:
     """What runs, how big it is, how current its views are, and whether it is healthy."""
     services: Services = request.app.state.services
     caller = await api_caller(request)
