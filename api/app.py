@@ -31,6 +31,7 @@ def create_app(services: Services) -> Litestar:
                 # The OCI distribution API has its own specification; the document is for /api.
                 Router("/", route_handlers=[routes.router], include_in_schema=False),
                 health.health,
+                health.health_head,
                 token_endpoint.token_get,
                 token_endpoint.token_post,
                 *sessions.route_handlers,

@@ -1,4 +1,4 @@
-"""GET /health: the guide's §2.1 contract; 503 naming each failed component.
+"""GET (and HEAD) /health: the guide's §2.1 contract; 503 naming each failed component.
 
 `degraded` (200): everything answers, but the relay is more than CYP_RELAY_MAX_LAG seconds
 behind the event log (events wait to reach NATS: NATS refuses them, or no relay runs). It is
@@ -13,7 +13,8 @@ import time
 from typing import Any
 
 import anyio.to_thread
-from litestar import Request, Response, get
+import msgspec
+from litestar import Request, Response, get, head
 
 from api.services import Services
 from projections import system
@@ -69,8 +70,7 @@ async def relay_behind(services: Services, started_at: float) -> dict[str, Any] 
         return None
 
 
-@get("/health")
-async def health(request: Request[Any, Any, Any]) -> Response[Any]:
+async def _answer(request: Request[Any, Any, Any]) -> tuple[int, dict[str, Any]]:
     services: Services = request.app.state.services
     results, relay = await asyncio.gather(
         components(services), relay_behind(services, request.app.state.started_at)
@@ -83,12 +83,21 @@ async def health(request: Request[Any, Any, Any]) -> Response[Any]:
         data["relay"] = relay
     if failed:
         data["failed"] = failed
-        return Response(
-            {
-                "success": False,
-                "data": data,
-                "error": {"code": "UNHEALTHY", "message": ", ".join(failed) + " down"},
-            },
-            status_code=503,
-        )
-    return Response({"success": True, "data": data}, status_code=200)
+        error = {"code": "UNHEALTHY", "message": ", ".join(failed) + " down"}
+        return 503, {"success": False, "data": data, "error": error}
+    return 200, {"success": True, "data": data}
+
+
+@get("/health")
+async def health(request: Request[Any, Any, Any]) -> Response[Any]:
+    status, body = await _answer(request)
+    return Response(body, status_code=status)
+
+
+@head("/health")
+async def health_head(request: Request[Any, Any, Any]) -> Response[None]:
+    """The same checks and status as GET, for probes that send HEAD; no body, but the
+    Content-Length and Content-Type the GET answer has (Litestar derives no HEAD)."""
+    status, body = await _answer(request)
+    length = len(msgspec.json.encode(body))
+    return Response(None, status_code=status, headers={"Content-Length": str(length)})

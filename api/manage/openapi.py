@@ -1,5 +1,6 @@
-"""The OpenAPI document of /api (served at /api/openapi.json, browsable at /api/docs): its
-configuration, the documented error answers of every operation, documented request bodies."""
+"""The OpenAPI document of /api (served at /api/openapi.json and /api/openapi.yaml,
+browsable at /api/docs: `api.manage.docs`): its configuration, the documented error
+answers of every operation, documented request bodies."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Any
 import msgspec
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig, ResponseSpec
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Tag
 
+from api.manage.docs import render_plugins
 from api.manage.envelope import ErrorEnvelope
 
 SECURITY = [{"BearerToken": []}]
@@ -63,7 +64,7 @@ def openapi_config(version: str) -> OpenAPIConfig:
             " Distribution Spec v1.1 and is not described here."
         ),
         path="/api",
-        render_plugins=[SwaggerRenderPlugin(path="/docs")],
+        render_plugins=render_plugins(),
         components=Components(
             security_schemes={
                 "BearerToken": SecurityScheme(
