@@ -8,7 +8,9 @@ it gets 401 UNAUTHORIZED with the distribution token specification's challenge:
     WWW-Authenticate: Bearer realm="<base>/token",service="<service>",
         scope="repository:NAME:ACTIONS"
 
-with `,error="insufficient_scope"` added when a valid token lacks the scope. Verified tokens
+with `,error="insufficient_scope"` added when a valid token lacks the scope (a
+cross-repository mount's challenge names its source too: `scope="repository:NAME:pull,push
+repository:SOURCE:pull"`). Verified tokens
 are cached until they expire, so the hot path (manifest GETs) costs a dictionary lookup.
 """
 
@@ -147,20 +149,32 @@ async def permitted(request: Request[Any, Any, Any], repository: str, *actions: 
     return grant is not None and grant.allows("repository", repository, actions)
 
 
+def scope_of(repository: str, *actions: str) -> str:
+    """A repository scope as a challenge names it: `repository:NAME:ACTIONS`."""
+    return f"repository:{repository}:{','.join(actions)}"
+
+
 async def authorize(
-    request: Request[Any, Any, Any], repository: str | None, *actions: str
+    request: Request[Any, Any, Any],
+    repository: str | None,
+    *actions: str,
+    challenged: tuple[str, ...] = (),
 ) -> Caller:
     """Who is calling, after checking they may do `actions` on `repository` (None: the
-    catalog, which needs `registry:catalog:*`)."""
+    catalog, which needs `registry:catalog:*`). A refusal's challenge names the required
+    scope, or `challenged` instead: the scopes this request may use beyond what it needs
+    (a mount's source), space-separated as Distribution does, so that the client asks for
+    one token that covers them all."""
     kind, name, wanted = _resource(repository, actions)
     grant = current_grant(request)
     if grant is not None and grant.allows(kind, name, wanted):
         return _caller(request, grant)
     scope = f"{kind}:{name}:{','.join(wanted)}"
+    named = " ".join(challenged) if challenged else scope
     if grant is None:
-        raise Unauthorized(challenge(request, scope))
+        raise Unauthorized(challenge(request, named))
     raise Unauthorized(
-        challenge(request, scope, "insufficient_scope"),
+        challenge(request, named, "insufficient_scope"),
         "authentication required: the token does not grant " + scope,
     )
 

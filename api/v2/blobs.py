@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.response import Stream
 
-from api.auth.guards import DELETE, PULL, PUSH, authorize, current_grant, permitted
+from api.auth.guards import DELETE, PULL, PUSH, authorize, current_grant, permitted, scope_of
 from api.auth.principals import pull_namespaces
 from api.services import Services
 from api.v2.oci import (
@@ -160,11 +160,21 @@ async def _finish(
     return _created(name, digest)
 
 
+def _mount_challenge(name: str, mount: str | None, source: str | None) -> tuple[str, ...]:
+    """What a mount's 401 names, as Distribution does: the target's pull and push beside
+    the source's pull, so a client asking for exactly these gets a token that mounts (the
+    required push alone would get one that falls back to an upload)."""
+    if not mount or not source or source == name or not is_valid_name(source):
+        return ()
+    return scope_of(name, PULL, PUSH), scope_of(source, PULL)
+
+
 async def start(request: Request[Any, Any, Any], services: Services, name: str):
-    caller = await authorize(request, name, PUSH)
     params = request.query_params
-    mount = params.get("mount")
-    if mount and await _mount(request, services, name, mount, params.get("from"), caller):
+    mount, source = params.get("mount"), params.get("from")
+    challenged = _mount_challenge(name, mount, source)
+    caller = await authorize(request, name, PUSH, challenged=challenged)
+    if mount and await _mount(request, services, name, mount, source, caller):
         return _created(name, mount)
     digest = params.get("digest")
     if digest:
