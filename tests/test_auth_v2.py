@@ -135,7 +135,12 @@ ROUTES = [
     ("HEAD", f"/v2/alice/app/blobs/{DIGEST}", "repository:alice/app:pull"),
     ("DELETE", f"/v2/alice/app/blobs/{DIGEST}", "repository:alice/app:delete"),
     ("POST", "/v2/alice/app/blobs/uploads/", "repository:alice/app:push"),
-    ("POST", f"/v2/app/blobs/uploads/?mount={DIGEST}&from=bob/x", "repository:app:push"),
+    # a mount names its source too (as Distribution does): one token then covers it
+    (
+        "POST",
+        f"/v2/app/blobs/uploads/?mount={DIGEST}&from=bob/x",
+        "repository:app:pull,push repository:bob/x:pull",
+    ),
     ("GET", "/v2/alice/app/blobs/uploads/some-id", "repository:alice/app:push"),
     ("PATCH", "/v2/alice/app/blobs/uploads/some-id", "repository:alice/app:push"),
     ("PUT", f"/v2/alice/app/blobs/uploads/some-id?digest={DIGEST}", "repository:alice/app:push"),
