@@ -9,15 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Request, Router, get
-from litestar.openapi.plugins import SwaggerRenderPlugin, YamlRenderPlugin
+from litestar.openapi.plugins import OpenAPIRenderPlugin, SwaggerRenderPlugin, YamlRenderPlugin
 from litestar.response import File
 from litestar.routes import HTTPRoute
 from swagger_ui_bundle import swagger_ui_path
 
 ASSETS = "/api/docs/assets"
-# What the page references, and nothing else of the bundle (its index.html would load
-# the petstore demo from the internet).
-# One plain route each: any other path under the assets is unknown to every method (404).
+# What the page references, and nothing else of the bundle (its index.html would load the
+# petstore demo from the internet); a plain route each, so any other path is a 404.
 _MEDIA_TYPES = {
     "swagger-ui.css": "text/css",
     "swagger-ui-bundle.js": "text/javascript",
@@ -74,7 +73,7 @@ def _drop_html_catch_all(router: Router) -> None:
     ]
 
 
-def render_plugins() -> list:
+def render_plugins() -> list[OpenAPIRenderPlugin]:
     """The page first (it also answers /api), then the YAML form of the document; the JSON
     form is Litestar's own at /api/openapi.json."""
     return [OfflineSwagger(), YamlRenderPlugin(path="/openapi.yaml")]
