@@ -19,9 +19,9 @@ from api.oci import (
 )
 from api.principals import pull_namespaces
 from api.services import Services
+from domain.caller import Caller
 from domain.errors import RegistryError
 from domain.names import is_valid_name, parse_digest
-from domain.registry import Caller
 from projections import blob_links
 from storage.errors import DigestMismatch, UploadOffsetMismatch, UploadUnknown
 

@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 
 from api.tokens import KeyRing, Tokens, b64url
 from cyp_registry.wiring import eventsourcing_env
-from domain.registry import SYSTEM, Registry
+from domain.caller import SYSTEM
+from domain.registry import Registry
 from tests.support import (
     ROOT,
     RegistryProcess,
