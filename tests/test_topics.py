@@ -191,8 +191,12 @@ def test_an_old_log_loads_continues_and_replays(database_url: str, other_databas
         hot = Tag.create_id("org/app", "hot")
         (snapshot,) = snapshots
         assert snapshot.originator_id == hot
-        assert resolve_topic(_decode(snapshot.state)["topic"]) is Tag
-        assert isinstance(old.snapshots.get(hot, desc=True, limit=1).__next__(), Snapshot)
+        assert _decode(snapshot.state)["topic"] == "domain.aggregates:Tag"
+        assert old.snapshots is not None
+        (read,) = old.snapshots.get(hot, desc=True, limit=1)
+        assert isinstance(read, Snapshot)
+        from_snapshot = read.mutate(None)
+        assert type(from_snapshot) is Tag and from_snapshot.version == 50
         d0, _ = image(0)
         d1, i1 = image(1)
         assert old.tag_digest("org/app", "hot") == d0
