@@ -38,7 +38,7 @@ import psycopg
 
 from bench.servers import Ours
 from cyp_registry.wiring import eventsourcing_env
-from domain.aggregates import BlobLink, Manifest, Repository, Tag
+from domain.content import BlobLink, Manifest, Repository, Tag
 from domain.manifests import OCI_MANIFEST
 from domain.namespaces import Namespace
 from domain.registry import Registry

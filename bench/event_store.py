@@ -24,7 +24,8 @@ import psycopg
 
 from bench.servers import ADMIN_URL
 from cyp_registry.wiring import eventsourcing_env
-from domain.registry import Caller, Registry
+from domain.caller import Caller
+from domain.registry import Registry
 from migrations import migrate
 from tests.support import create_database, drop_database
 

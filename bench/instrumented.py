@@ -65,7 +65,7 @@ POINTS = [
     ("domain.registry", "Registry", "save", "domain: save events (LOCK TABLE + commit)"),
     ("domain.registry", "Registry", "blob_linked", "domain: blob_linked check"),
     ("domain.registry", "Registry", "manifest_exists", "domain: manifest_exists check"),
-    ("projections.runner", "ProjectionRunner", "step", "views: projection runner step"),
+    ("workers.projector", "ProjectionRunner", "step", "views: projection runner step"),
     ("storage.filesystem", "FilesystemStore", "append", "storage: stream body to upload file"),
     ("storage.filesystem", "FilesystemStore", "_finish", "storage: verify + fsync + rename"),
     ("storage.filesystem", "FilesystemStore", "put_bytes", "storage: manifest write + fsync"),

@@ -75,12 +75,12 @@ def serve(args: argparse.Namespace) -> int:
 
 def worker(args: argparse.Namespace) -> int:
     """Projection runner and NATS relay without the HTTP API (compose's `workers` service)."""
-    from cyp_registry.wiring import Stack, Workers
+    from cyp_registry.wiring import Stack, build_workers
 
     settings = _settings(args)
 
     async def main(stack: Stack) -> None:
-        workers = Workers(stack)
+        workers = build_workers(stack)
         stopped = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -112,7 +112,8 @@ def replay(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from cyp_registry.wiring import Stack
-    from projections.runner import VIEWS, ProjectionRunner, ViewsBusy
+    from projections.catalog import VIEWS
+    from workers.projector import ProjectionRunner, ViewsBusy
 
     settings = _settings(args)
     unknown = [v for v in args.views if v not in VIEWS]
@@ -151,8 +152,8 @@ def _read_password() -> str:
 
 def user_command(args: argparse.Namespace) -> int:
     from cyp_registry.wiring import Stack
+    from domain.caller import CLI
     from domain.errors import RegistryError
-    from domain.registry import CLI
 
     settings = _settings(args)
     caller = CLI

@@ -1,4 +1,5 @@
-"""Wiring: start or reach the backing services, build the domain, views, workers and app."""
+"""Wiring: start or reach the backing services, build the domain, views, workers and app,
+and hand each what it needs. The parts themselves live in their packages."""
 
 from __future__ import annotations
 
@@ -7,11 +8,9 @@ import contextlib
 import logging
 import multiprocessing
 import secrets
-import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
-import nats
 import psycopg
 from eventsourcing.utils import get_topic
 from litestar import Litestar
@@ -28,14 +27,17 @@ from api.services import Services
 from api.v2.fastpath import ManifestFastPath
 from cyp_registry import __version__, embedded, eventstore
 from cyp_registry.settings import Settings
+from domain.caller import SYSTEM
 from domain.errors import RegistryError
 from domain.identity import User
-from domain.registry import SYSTEM, Registry
+from domain.registry import Registry
 from domain.throttle import MAX_WINDOW
 from migrations import migrate, schema_lock
-from projections.runner import ProjectionRunner
 from projections.waiter import PositionWaiter
 from storage.filesystem import FilesystemStore
+from workers.lifecycle import Workers
+from workers.nats_probe import NatsProbe
+from workers.projector import ProjectionRunner
 from workers.relay import Relay
 from workers.uploads import purge_abandoned_uploads
 
@@ -122,79 +124,19 @@ class Stack:
             self._postgres.stop()
 
 
-class NatsProbe:
-    """A connection kept only to answer /health about NATS."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.nc: nats.NATS | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    async def _quiet(self, exc: Exception) -> None:
-        log.debug("nats probe: %s", exc)
-
-    async def _connect(self) -> None:
-        while self.nc is None:
-            try:
-                self.nc = await nats.connect(
-                    self.url,
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=0.5,
-                    connect_timeout=2,
-                    error_cb=self._quiet,
-                )
-            except Exception:
-                await asyncio.sleep(1.0)
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._connect())
-
-    async def ok(self) -> bool:
-        return self.nc is not None and self.nc.is_connected
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-        if self.nc is not None:
-            with contextlib.suppress(Exception):
-                await self.nc.close()
-
-
-class Workers:
-    """The projection runner (a thread: eventsourcing is synchronous) and the relay (a task)."""
-
-    def __init__(self, stack: Stack) -> None:
-        settings = stack.settings
-        self.runner = ProjectionRunner(stack.registry, stack.database_url)
-        self.relay = Relay(
-            stack.registry,
-            stack.database_url,
-            stack.nats_url,
-            settings.nats_stream,
-            settings.nats_subject,
-        )
-        self._stop_thread = threading.Event()
-        self._stop_async: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self.runner.run, args=(self._stop_thread,), name="projections", daemon=True
-        )
-        self._thread.start()
-        self._stop_async = asyncio.Event()
-        self._task = asyncio.create_task(self.relay.run(self._stop_async))
-
-    async def stop(self) -> None:
-        self._stop_thread.set()
-        if self._stop_async is not None:
-            self._stop_async.set()
-        if self._task is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._task, 10)
-        if self._thread is not None:
-            await asyncio.to_thread(self._thread.join, 10)
+def build_workers(stack: Stack) -> Workers:
+    """The projection runner and the relay of this process, over its stack's services."""
+    assert stack.registry is not None
+    settings = stack.settings
+    runner = ProjectionRunner(stack.registry, stack.database_url)
+    relay = Relay(
+        stack.registry,
+        stack.database_url,
+        stack.nats_url,
+        settings.nats_stream,
+        settings.nats_subject,
+    )
+    return Workers(runner, relay)
 
 
 def app_from_environment() -> ManifestFastPath:
@@ -270,7 +212,7 @@ def build_app(stack: Stack, close: Any = None) -> ManifestFastPath:
     database.on_recovery(pool.check)
     waiter = PositionWaiter(stack.database_url)
     probe = NatsProbe(stack.nats_url)
-    workers = Workers(stack) if settings.workers else None
+    workers = build_workers(stack) if settings.workers else None
 
     store = FilesystemStore(
         settings.blobs_dir, settings.max_uploads_per_user, settings.max_uploads_per_repository

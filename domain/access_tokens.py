@@ -21,21 +21,15 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.aggregates import aggregate_id
 from domain.errors import RegistryError
+from domain.ids import aggregate_id
 from domain.namespaces import is_valid_namespace
 from domain.policy import REPOSITORY_ACTIONS
-
-if TYPE_CHECKING:
-    from domain.registry import Caller
-
-T = TypeVar("T")
 
 PERSONAL, ROBOT = "personal", "robot"
 PAT_PREFIX, ROBOT_SECRET_PREFIX, ROBOT_PREFIX = "cyp_pat_", "cyp_rbt_", "robot$"
@@ -218,79 +212,3 @@ def new_personal_secret() -> tuple[str, str]:
 
 def new_robot_secret() -> str:
     return ROBOT_SECRET_PREFIX + secrets.token_urlsafe(32)
-
-
-class AccessTokenCommands:
-    """Issuing and revoking tokens and robots (mixed into the `Registry`). Whether the caller
-    may (their own tokens; robots of a namespace they own) is the API's check."""
-
-    if TYPE_CHECKING:
-
-        def _get(self, cls: type[T], *key: str) -> T | None: ...
-
-        def _command(self, key: str, body: Callable[[], list[Any]]) -> int | None: ...
-
-    def issue_access_token(
-        self,
-        token_id: str,
-        token_type: str,
-        principal: str,
-        namespace: str,
-        name: str,
-        description: str,
-        scopes: Mapping[str, Iterable[str]],
-        expires_at: int,
-        secret: str,
-        caller: Caller,
-    ) -> int | None:
-        fields = dict(
-            token_id=token_id,
-            token_type=token_type,
-            principal=principal,
-            namespace=namespace,
-            name=name,
-            description=description,
-            scopes={ns: list(actions) for ns, actions in scopes.items()},
-            expires_at=int(expires_at),
-            secret_hash=secret_hash(secret),
-            actor=caller.actor,
-            client=caller.client,
-        )
-
-        def body() -> list[Any]:
-            found = self._get(AccessToken, token_id)
-            if found is not None and found.revoked and found.token_type == ROBOT:
-                found.trigger_event(AccessToken.Reissued, **fields)
-                return [found]
-            if found is not None:
-                raise RegistryError("TOKEN_EXISTS", detail={"name": token_id})
-            token = AccessToken._create(
-                AccessToken.Issued, id=AccessToken.create_id(token_id), **fields
-            )
-            return [token]
-
-        return self._command(f"access_token:{token_id}", body)
-
-    def _revoked(self, token_ids: list[str], caller: Caller) -> list[Any]:
-        """These tokens, revoked (those that were not already)."""
-        changed = []
-        for token_id in token_ids:
-            token = self._get(AccessToken, token_id)
-            if token is not None and not token.revoked:
-                token.revoke(*caller)
-                changed.append(token)
-        return changed
-
-    def revoke_access_token(self, token_id: str, caller: Caller) -> int | None:
-        """Revoke (None: it already was); TOKEN_UNKNOWN if there is no such token."""
-
-        def body() -> list[Any]:
-            token = self._get(AccessToken, token_id)
-            if token is None:
-                raise RegistryError("TOKEN_UNKNOWN", detail={"id": token_id})
-            if token.revoked:
-                return []
-            token.revoke(*caller)
-            return [token]
-
-        return self._command(f"access_token:{token_id}", body)

@@ -13,32 +13,21 @@ events published on NATS carry it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
-from domain.aggregates import aggregate_id
+from domain.caller import ACTOR_NAMES, ANONYMOUS_ACTOR
 from domain.errors import RegistryError, check_one_of
-from domain.namespaces import Namespace
-from domain.passwords import hash_password
-
-if TYPE_CHECKING:
-    from domain.registry import Caller
-
-T = TypeVar("T")
+from domain.ids import aggregate_id
 
 # Usernames become namespace names (`alice/app`): one path component of a repository name,
 # lowercase, separators only between alphanumerics.
 USERNAME_RE = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
 USERNAME_MIN, USERNAME_MAX = 2, 64
-# The actors events name when no user acted: a sign-in that failed (nobody signed in), the
-# registry itself, the command line. A user of such a name would be taken for them (the
-# history shows everyone the events they did themselves), so nobody may take these names.
-ANONYMOUS_ACTOR, SYSTEM_ACTOR, CLI_ACTOR = "anonymous", "system", "cli"
-ACTOR_NAMES = frozenset({ANONYMOUS_ACTOR, SYSTEM_ACTOR, CLI_ACTOR})
-# `library` is the root namespace (`myapp` is `library/myapp`): nobody's personal one.
+# Nobody may take the actors' names (domain.caller: a user of such a name would be taken for
+# them), nor `library`, the root namespace (`myapp` is `library/myapp`): nobody's personal one.
 RESERVED_USERNAMES = frozenset({"library", *ACTOR_NAMES})
 ROLES = ("admin", "user")
 
@@ -285,142 +274,3 @@ class RevokedToken(Aggregate):
             actor=actor,
             client=client,
         )
-
-
-class IdentityCommands:
-    """The identity commands of the `Registry` application (mixed into it).
-
-    Each returns the notification position of the last stored event, or None when nothing
-    had to change (disabling a disabled user, giving a user the role they have).
-    """
-
-    if TYPE_CHECKING:
-
-        def _get(self, cls: type[T], *key: str) -> T | None: ...
-
-        def _command(self, key: str, body: Callable[[], list[Any]]) -> int | None: ...
-
-        def save(self, *objs: Any) -> list[Any]: ...
-
-        @staticmethod
-        def _reopened(
-            found: Namespace | None,
-            name: str,
-            owner: str,
-            personal: bool,
-            public: bool,
-            caller: Caller,
-        ) -> Namespace | None: ...
-
-    def _existing_user(self, username: str) -> User:
-        user = self._get(User, username)
-        if user is None:
-            raise RegistryError("USER_UNKNOWN", detail={"username": username})
-        return user
-
-    def _user_exists(self, username: str) -> bool:
-        return is_valid_username(username) and self._get(User, username) is not None
-
-    def find_user(self, username: str) -> User | None:
-        """The user as the write side knows it (current, unlike the views)."""
-        return self._get(User, username) if is_valid_username(username) else None
-
-    def register_user(self, username: str, password: str, role: str, caller: Caller) -> int | None:
-        check_username(username)
-        check_role(role)
-        password_hash = hash_password(password)  # once, outside the conflict retries
-
-        def body() -> list[Any]:
-            # The namespace first: one registered together with its user by a racing replica
-            # is then seen with that user, and reported as USER_EXISTS.
-            existing = self._get(Namespace, username)
-            namespace_taken = existing is not None and existing.alive
-            if self._get(User, username) is not None:
-                raise RegistryError("USER_EXISTS", detail={"username": username})
-            if namespace_taken:
-                raise RegistryError("NAMESPACE_EXISTS", detail={"namespace": username})
-            # The user and their personal namespace in one transaction, from the namespace as
-            # read before the user: a replica registering the same name meanwhile makes this
-            # save conflict, and the retry finds the user.
-            personal = self._reopened(existing, username, username, True, False, caller)
-            return [User.register(username, role, password_hash, *caller), personal]
-
-        return self._command(f"user:{username}", body)
-
-    def change_password(self, username: str, password: str, caller: Caller) -> int | None:
-        password_hash = hash_password(password)
-
-        def body() -> list[Any]:
-            user = self._existing_user(username)
-            user.change_password(password_hash, *caller)
-            return [user]
-
-        return self._command(f"user:{username}", body)
-
-    def change_role(self, username: str, role: str, caller: Caller) -> int | None:
-        check_role(role)
-
-        def body() -> list[Any]:
-            user = self._existing_user(username)
-            if user.role == role:
-                return []
-            user.change_role(role, *caller)
-            return [user]
-
-        return self._command(f"user:{username}", body)
-
-    def disable_user(self, username: str, caller: Caller) -> int | None:
-        def body() -> list[Any]:
-            user = self._existing_user(username)
-            if user.disabled:
-                return []
-            user.disable(*caller)
-            return [user]
-
-        return self._command(f"user:{username}", body)
-
-    def enable_user(self, username: str, caller: Caller) -> int | None:
-        def body() -> list[Any]:
-            user = self._existing_user(username)
-            if not user.disabled:
-                return []
-            user.enable(*caller)
-            return [user]
-
-        return self._command(f"user:{username}", body)
-
-    def revoke_token(self, jti: str, subject: str, expires: int, caller: Caller) -> int | None:
-        """Revoke a token by its id (None: it already was)."""
-
-        def body() -> list[Any]:
-            if self._get(RevokedToken, jti) is not None:
-                return []
-            return [RevokedToken.revoke(jti, subject, int(expires), *caller)]
-
-        return self._command(f"token:{jti}", body)
-
-    def unlock_user(self, username: str, address: str, caller: Caller) -> int | None:
-        """Lift the sign-in throttle of `username` (and of the client `address`, if not
-        empty): their earlier failures stop counting. Always recorded (an admin action)."""
-
-        def body() -> list[Any]:
-            user = self._existing_user(username)
-            user.unlock(address, *caller)
-            return [user]
-
-        return self._command(f"user:{username}", body)
-
-    def record_login(
-        self,
-        username: str,
-        method: str,
-        client: str,
-        user_agent: str,
-        failure: str | None = None,
-        credential: str = "",
-    ) -> int | None:
-        """Record a sign-in attempt (`failure`: why it was refused; None: it succeeded;
-        `credential`: the access token or robot used, "" for a password)."""
-        attempt = Login.attempt(username, method, client, user_agent, failure, credential)
-        recordings = self.save(attempt)
-        return recordings[-1].notification.id if recordings else None

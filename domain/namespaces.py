@@ -18,20 +18,13 @@ yet is created by the first push into it — only system admins may push there.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.aggregates import aggregate_id
 from domain.errors import RegistryError, check_one_of
-from domain.names import namespace_of
-
-if TYPE_CHECKING:
-    from domain.registry import Caller
-
-T = TypeVar("T")
+from domain.ids import aggregate_id
 
 OWNER, MAINTAINER, DEVELOPER, READER = "owner", "maintainer", "developer", "reader"
 MEMBER_ROLES = (OWNER, MAINTAINER, DEVELOPER, READER)
@@ -246,107 +239,3 @@ class Namespace(Aggregate):
                 {"namespace": self.name, "username": leaving},
                 status=409,
             )
-
-
-class NamespaceCommands:
-    """The namespace commands of the `Registry` application (mixed into it). Each returns
-    the notification position of its last event, or None when nothing had to change."""
-
-    if TYPE_CHECKING:
-
-        def _get(self, cls: type[T], *key: str) -> T | None: ...
-
-        def _command(self, key: str, body: Callable[[], list[Any]]) -> int | None: ...
-
-        def _user_exists(self, username: str) -> bool: ...
-
-        def _revoked(self, token_ids: list[str], caller: Caller) -> list[Any]: ...
-
-    def _namespace(self, name: str) -> Namespace:
-        found = self._get(Namespace, name) if is_valid_namespace(name) else None
-        if found is None or not found.alive:
-            raise RegistryError("NAMESPACE_UNKNOWN", detail={"namespace": name})
-        return found
-
-    def _opened(
-        self, name: str, owner: str, personal: bool, public: bool, caller: Caller
-    ) -> Namespace | None:
-        """A new namespace (or a deleted one's name taken again); None if it exists."""
-        return self._reopened(self._get(Namespace, name), name, owner, personal, public, caller)
-
-    @staticmethod
-    def _reopened(
-        found: Namespace | None,
-        name: str,
-        owner: str,
-        personal: bool,
-        public: bool,
-        caller: Caller,
-    ) -> Namespace | None:
-        """`_opened` for the namespace as already read (`found`)."""
-        if found is None:
-            return Namespace.open(name, owner, personal, public, *caller)
-        if found.alive:
-            return None
-        found.reopen(owner, personal, public, *caller)
-        return found
-
-    def _missing_namespace(self, repository: str, caller: Caller) -> Namespace | None:
-        """The namespace `repository` needs, if it does not exist yet (a push creates it)."""
-        return self._opened(namespace_of(repository), "", False, False, caller)
-
-    def create_namespace(
-        self, name: str, owner: str, public: bool, caller: Caller, personal: bool = False
-    ) -> int | None:
-        check_namespace(name)
-
-        def body() -> list[Any]:
-            taken = not personal and self._user_exists(name)
-            opened = None if taken else self._opened(name, owner, personal, public, caller)
-            if opened is None:
-                raise RegistryError("NAMESPACE_EXISTS", detail={"namespace": name})
-            return [opened]
-
-        return self._command(f"namespace:{name}", body)
-
-    def delete_namespace(self, name: str, robots: Iterable[str], caller: Caller) -> int | None:
-        """Delete an organisation namespace the views show empty, revoking its robots (as
-        listed by the views) in the same transaction, so none outlives it."""
-        robots = list(robots)
-
-        def body() -> list[Any]:
-            found = self._namespace(name)
-            if found.personal:
-                raise RegistryError(
-                    "INVALID_INPUT", "a personal namespace goes with its user", status=409
-                )
-            found.delete(*caller)
-            return [found, *self._revoked(robots, caller)]
-
-        return self._command(f"namespace:{name}", body)
-
-    def set_namespace_public(self, name: str, public: bool, caller: Caller) -> int | None:
-        def body() -> list[Any]:
-            found = self._namespace(name)
-            return [found] if found.set_public(public, *caller) else []
-
-        return self._command(f"namespace:{name}", body)
-
-    def set_member(self, name: str, username: str, role: str, caller: Caller) -> int | None:
-        check_member_role(role)
-
-        def body() -> list[Any]:
-            found = self._namespace(name)
-            if username not in found.members and not self._user_exists(username):
-                raise RegistryError("USER_UNKNOWN", detail={"username": username})
-            return [found] if found.set_member(username, role, *caller) else []
-
-        return self._command(f"namespace:{name}", body)
-
-    def remove_member(self, name: str, username: str, caller: Caller) -> int | None:
-        def body() -> list[Any]:
-            found = self._namespace(name)
-            found.remove_member(username, *caller)
-            return [found]
-
-        return self._command(f"namespace:{name}", body)

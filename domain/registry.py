@@ -1,265 +1,28 @@
-"""The registry's command side: an eventsourcing Application over the small aggregates.
+"""The registry's eventsourcing Application: the command groups (`domain.commands`) over the
+aggregates, stored in one event store.
 
-Each command loads the aggregates it touches, triggers events and saves them in one
-transaction. An optimistic-concurrency conflict (another writer saved the same aggregate
-version first) is retried with fresh state; within one process, commands on the same
-repository take turns so they do not conflict with each other at all. The identity commands
-(users) live in `domain.identity` and are mixed in.
+Importing it registers the topics of classes that moved (`domain.topics`), so events stored
+under their old names stay readable.
 """
 
 from __future__ import annotations
 
-import random
-import threading
-import time
-from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple, TypeVar
+from eventsourcing.persistence import Transcoder
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import RecordConflictError, Transcoder
-
-from domain.access_tokens import AccessTokenCommands
-from domain.aggregates import BlobLink, Manifest, Repository, Tag
-from domain.errors import ConcurrentUpdate, RegistryError
-from domain.identity import CLI_ACTOR, SYSTEM_ACTOR, IdentityCommands
-from domain.manifests import ManifestInfo
-from domain.namespaces import NamespaceCommands
+from domain import topics  # noqa: F401  (registers moved classes' old topics)
+from domain.commands.access_tokens import AccessTokenCommands
+from domain.commands.content import ContentCommands
+from domain.commands.identity import IdentityCommands
+from domain.commands.namespaces import NamespaceCommands
+from domain.content import Tag
 from domain.transcoder import MsgpackTranscoder
 
-T = TypeVar("T")
-MAX_ATTEMPTS = 30
 
-
-class Caller(NamedTuple):
-    """Who asked: recorded on every event (the audit log is the event log)."""
-
-    actor: str
-    client: str
-
-
-SYSTEM = Caller(SYSTEM_ACTOR, "")
-CLI = Caller(CLI_ACTOR, "")  # a `cyp-registry` command
-
-
-def _dangling(tag: Tag, manifest: Manifest | None) -> bool:
-    """The tag points at a manifest that was deleted after the tag moved there.
-
-    `delete_manifest` deletes the tags its caller listed (those the views knew of); a tag
-    moved there while the views lagged is not listed, but the views drop it with the
-    manifest. Such a tag no longer exists for clients: it can be neither deleted nor left
-    unmoved by a push of the same manifest and tag.
-    """
-    deleted_on = getattr(manifest, "deleted_on", None)  # None: never deleted
-    return (
-        manifest is not None
-        and deleted_on is not None
-        and tag.digest == manifest.digest
-        and deleted_on >= tag.modified_on
-    )
-
-
-class Registry(IdentityCommands, NamespaceCommands, AccessTokenCommands, Application):
+class Registry(ContentCommands, IdentityCommands, NamespaceCommands, AccessTokenCommands):
     name = "Registry"
     # Only tags move often ("latest" on every build); the other aggregates live a few events,
     # and without snapshots a missing one costs one query, not two.
     snapshotting_intervals = {Tag: 50}
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
-        super().__init__(env)
-        self._stripes = [threading.Lock() for _ in range(64)]
-
     def construct_transcoder(self) -> Transcoder:
         return MsgpackTranscoder()
-
-    # -- helpers ---------------------------------------------------------------------------
-    def _get(self, cls: type[T], *key: str) -> T | None:
-        try:
-            return self.repository.get(cls.create_id(*key))  # type: ignore[attr-defined]
-        except AggregateNotFoundError:
-            return None
-
-    def _command(self, repository: str, body: Callable[[], list[Any]]) -> int | None:
-        """Run `body` (which returns changed aggregates), save, retry on conflicts.
-
-        Returns the notification position of the last stored event, or None if nothing
-        changed (an idempotent repeat).
-        """
-        lock = self._stripes[hash(repository) % len(self._stripes)]
-        for attempt in range(MAX_ATTEMPTS):
-            with lock:
-                aggregates = [a for a in body() if a is not None]
-                if not aggregates:
-                    return None
-                try:
-                    recordings = self.save(*aggregates)
-                except RecordConflictError:
-                    pass
-                else:
-                    return recordings[-1].notification.id if recordings else None
-            time.sleep(random.uniform(0.001, 0.005) * (attempt + 1))
-        raise ConcurrentUpdate(repository)
-
-    def _live_repository(self, name: str, caller: Caller) -> list[Any]:
-        """The aggregates that have to change for the repository to exist: itself, and its
-        namespace if that does not exist yet."""
-        repo = self._get(Repository, name)
-        if repo is None:
-            return [self._missing_namespace(name, caller), Repository.create(name, *caller)]
-        if not repo.alive:
-            # Its namespace may have been deleted meanwhile (it was empty): it comes back too.
-            repo.recreate(*caller)
-            return [self._missing_namespace(name, caller), repo]
-        return []
-
-    # -- queries on the write side ------------------------------------------------------------
-    def _visible_digest(self, tag: Tag) -> str | None:
-        if tag.digest is None:
-            return None
-        return (
-            None if _dangling(tag, self._get(Manifest, tag.repository, tag.digest)) else tag.digest
-        )
-
-    def tag_digest(self, repository: str, tag: str) -> str | None:
-        agg = self._get(Tag, repository, tag)
-        return self._visible_digest(agg) if agg else None
-
-    def manifest_exists(self, repository: str, digest: str) -> bool:
-        agg = self._get(Manifest, repository, digest)
-        return bool(agg and agg.alive)
-
-    def blob_linked(self, repository: str, digest: str) -> bool:
-        agg = self._get(BlobLink, repository, digest)
-        return bool(agg and agg.linked)
-
-    # -- commands ----------------------------------------------------------------------------
-    def link_blob(self, repository: str, digest: str, size: int, caller: Caller) -> int | None:
-        def body() -> list[Any]:
-            link = self._get(BlobLink, repository, digest)
-            if link is None:
-                link = BlobLink.create(repository, digest, size, *caller)
-            elif not link.linked:
-                link.relink(*caller)
-            else:
-                return []
-            return [*self._live_repository(repository, caller), link]
-
-        return self._command(repository, body)
-
-    def unlink_blob(self, repository: str, digest: str, caller: Caller) -> int | None:
-        def body() -> list[Any]:
-            link = self._get(BlobLink, repository, digest)
-            if link is None or not link.linked:
-                raise RegistryError("BLOB_UNKNOWN", detail={"digest": digest})
-            link.unlink(*caller)
-            return [link]
-
-        return self._command(repository, body)
-
-    def push_manifest(
-        self,
-        repository: str,
-        digest: str,
-        size: int,
-        info: ManifestInfo,
-        tag: str | None,
-        caller: Caller,
-    ) -> int | None:
-        fields = dict(
-            size=size,
-            media_type=info.media_type,
-            config=info.config,
-            layers=info.layers,
-            manifests=info.manifests,
-            subject=info.subject,
-            artifact_type=info.artifact_type,
-            annotations=info.annotations,
-            actor=caller.actor,
-            client=caller.client,
-        )
-
-        def body() -> list[Any]:
-            changed: list[Any] = self._live_repository(repository, caller)
-            manifest = self._get(Manifest, repository, digest)
-            if manifest is None:
-                changed.append(Manifest.create(repository, digest, **fields))
-            elif not manifest.alive:
-                manifest.repush(**fields)
-                changed.append(manifest)
-            if tag is not None:
-                tag_agg = self._get(Tag, repository, tag)
-                if tag_agg is None:
-                    changed.append(Tag.create(repository, tag, digest, *caller))
-                elif tag_agg.digest != digest or _dangling(tag_agg, manifest):
-                    tag_agg.move(digest, *caller)
-                    changed.append(tag_agg)
-            return changed
-
-        return self._command(repository, body)
-
-    def delete_manifest(
-        self, repository: str, digest: str, tags: Iterable[str], caller: Caller
-    ) -> int | None:
-        """Delete a manifest and every tag (of those given) that still points at it."""
-        tags = list(tags)
-
-        def body() -> list[Any]:
-            manifest = self._get(Manifest, repository, digest)
-            if manifest is None or not manifest.alive:
-                raise RegistryError("MANIFEST_UNKNOWN", detail={"digest": digest})
-            manifest.delete(*caller)
-            changed: list[Any] = [manifest]
-            for name in tags:
-                tag_agg = self._get(Tag, repository, name)
-                if tag_agg is not None and tag_agg.digest == digest:
-                    tag_agg.delete(*caller)
-                    changed.append(tag_agg)
-            return changed
-
-        return self._command(repository, body)
-
-    def delete_tag(self, repository: str, tag: str, caller: Caller) -> int | None:
-        def body() -> list[Any]:
-            tag_agg = self._get(Tag, repository, tag)
-            if tag_agg is None or self._visible_digest(tag_agg) is None:
-                raise RegistryError("MANIFEST_UNKNOWN", detail={"tag": tag})
-            tag_agg.delete(*caller)
-            return [tag_agg]
-
-        return self._command(repository, body)
-
-    def delete_repository(
-        self,
-        repository: str,
-        tags: Iterable[str],
-        manifests: Iterable[str],
-        blobs: Iterable[str],
-        caller: Caller,
-    ) -> int | None:
-        """Delete a repository with its tags, manifests and blob links (as listed by the views)."""
-        tags, manifests, blobs = list(tags), list(manifests), list(blobs)
-
-        def body() -> list[Any]:
-            repo = self._get(Repository, repository)
-            if repo is None or not repo.alive:
-                raise RegistryError("NAME_UNKNOWN", detail={"name": repository})
-            changed: list[Any] = []
-            for name in tags:
-                agg = self._get(Tag, repository, name)
-                if agg is not None and agg.digest is not None:
-                    agg.delete(*caller)
-                    changed.append(agg)
-            for digest in manifests:
-                agg = self._get(Manifest, repository, digest)
-                if agg is not None and agg.alive:
-                    agg.delete(*caller)
-                    changed.append(agg)
-            for digest in blobs:
-                agg = self._get(BlobLink, repository, digest)
-                if agg is not None and agg.linked:
-                    agg.unlink(*caller)
-                    changed.append(agg)
-            repo.delete(*caller)
-            changed.append(repo)
-            return changed
-
-        return self._command(repository, body)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.aggregates import BlobLink, Repository
+from domain.content import BlobLink, Repository
 
 name = "blob_links"
 tables = ("blob_links",)

@@ -7,8 +7,8 @@ from typing import Any, NamedTuple
 
 from psycopg.types.json import Jsonb
 
+from domain.caller import SYSTEM_ACTOR
 from domain.documents import IDENTITY, bounded, event_fields, event_kind
-from domain.identity import SYSTEM_ACTOR
 from domain.names import namespace_of
 
 name = "history"

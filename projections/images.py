@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from domain.aggregates import Manifest, Repository, Tag
+from domain.content import Manifest, Repository, Tag
 from domain.manifests import image_size
 from projections import keyset
 

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 
 from psycopg.types.json import Jsonb
 
-from domain.aggregates import Manifest, Repository
+from domain.content import Manifest, Repository
 
 name = "manifests"
 tables = ("manifests",)

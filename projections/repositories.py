@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from domain.aggregates import BlobLink, Manifest, Repository, Tag
+from domain.content import BlobLink, Manifest, Repository, Tag
 from projections import keyset
 
 name = "repositories"

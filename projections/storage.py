@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from domain.aggregates import BlobLink, Manifest, Repository
+from domain.content import BlobLink, Manifest, Repository
 
 name = "storage"
 tables = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from domain.aggregates import Manifest, Repository, Tag
+from domain.content import Manifest, Repository, Tag
 
 name = "tags"
 tables = ("tags",)

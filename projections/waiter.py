@@ -14,7 +14,7 @@ import logging
 
 import psycopg
 
-from projections.runner import CHANNEL
+from projections.catalog import CHANNEL
 
 log = logging.getLogger(__name__)
 

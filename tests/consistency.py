@@ -16,7 +16,7 @@ from typing import Any
 import nats
 import psycopg
 
-from projections.runner import VIEWS
+from projections.catalog import VIEWS
 from tests.support import ROOT, as_url
 
 EVENTS_TABLE = "registry_events"

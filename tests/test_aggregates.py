@@ -14,11 +14,13 @@ from eventsourcing.domain import Snapshot
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.aggregates import BlobLink, Manifest, Repository, Tag, aggregate_id
+from domain.caller import SYSTEM, Caller
+from domain.content import BlobLink, Manifest, Repository, Tag
 from domain.documents import bounded, event_document, event_fields, event_kind
 from domain.errors import RegistryError
+from domain.ids import aggregate_id
 from domain.manifests import ManifestInfo
-from domain.registry import SYSTEM, Caller, Registry
+from domain.registry import Registry
 from domain.transcoder import MsgpackTranscoder
 
 A = "sha256:" + "a" * 64

@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 from api.auth.jwts import Tokens
 from api.auth.signing_keys import KeyRing, b64url
 from cyp_registry.wiring import eventsourcing_env
-from domain.registry import SYSTEM, Registry
+from domain.caller import SYSTEM
+from domain.registry import Registry
 from tests.support import (
     ROOT,
     RegistryProcess,

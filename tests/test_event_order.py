@@ -19,7 +19,8 @@ import pytest
 from psycopg import sql
 
 from cyp_registry.wiring import eventsourcing_env
-from domain.registry import Caller, Registry
+from domain.caller import Caller
+from domain.registry import Registry
 from migrations import migrate
 from tests.apiclient import call, token_of
 from tests.consistency import (

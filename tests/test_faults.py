@@ -15,7 +15,7 @@ import httpx
 import psycopg
 import pytest
 
-from domain.aggregates import Tag
+from domain.content import Tag
 from tests.consistency import (
     EVENTS_TABLE,
     assert_stream_matches_log,

@@ -18,7 +18,8 @@ import pytest
 
 from cyp_registry.wiring import eventsourcing_env
 from domain.access_tokens import PERSONAL, new_personal_secret
-from domain.registry import SYSTEM, Registry
+from domain.caller import SYSTEM
+from domain.registry import Registry
 from tests.apiclient import call, history, history_text, refused, token_of
 from tests.auth import ADMIN
 from tests.images import digest_of, push_image

@@ -26,13 +26,15 @@ from hypothesis.stateful import (
 
 from cyp_registry.wiring import eventsourcing_env
 from domain.access_tokens import PERSONAL, ROBOT, new_personal_secret, robot_name
-from domain.aggregates import Tag
+from domain.caller import Caller
+from domain.content import Tag
 from domain.errors import RegistryError
 from domain.manifests import OCI_MANIFEST, ManifestInfo
-from domain.registry import Caller, Registry
+from domain.registry import Registry
 from migrations import migrate
-from projections.runner import VIEWS, ProjectionRunner
+from projections.catalog import VIEWS
 from tests.support import as_url, unique
+from workers.projector import ProjectionRunner
 
 # Every view table with its primary key: the order of a row-for-row comparison.
 TABLES = {

@@ -21,21 +21,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cyp_registry.settings import Settings
+from domain.caller import SYSTEM, Caller
 from domain.documents import event_document, event_fields, event_kind
 from domain.errors import ERROR_CODES, RegistryError
-from domain.identity import (
-    RESERVED_USERNAMES,
-    USERNAME_RE,
-    User,
-    check_username,
-    is_valid_username,
-)
+from domain.identity import RESERVED_USERNAMES, USERNAME_RE, User, check_username, is_valid_username
 from domain.names import NAME_RE
 from domain.passwords import check_password, hash_password, needs_rehash, verify_password
-from domain.registry import SYSTEM, Caller, Registry
+from domain.registry import Registry
 from migrations import migrate
 from projections import users as users_view
-from projections.runner import ProjectionRunner
 from tests.consistency import (
     assert_views_equal_replay,
     stream_messages,
@@ -43,6 +37,7 @@ from tests.consistency import (
     wait_views_current,
 )
 from tests.support import ROOT, as_url
+from workers.projector import ProjectionRunner
 
 WHO = ("alice", "10.0.0.1")
 HASH_PREFIX = "$argon2id$"

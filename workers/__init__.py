@@ -1,1 +1,2 @@
-"""Long-running processes: the NATS relay and the projection runner (and later sync, scan, GC)."""
+"""Long-running processes: those that follow the event log (the projection runner, the NATS
+relay; later sync, scan, GC) with their start and stop, and the upload purge."""

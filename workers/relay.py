@@ -35,6 +35,7 @@ from nats.js.errors import APIError, NotFoundError
 from psycopg import sql
 
 from domain.documents import DOCUMENT_KEYS, bounded, event_document
+from domain.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class Mark(NamedTuple):
 class Relay:
     def __init__(
         self,
-        app: Any,
+        app: Registry,
         conninfo: str,
         nats_url: str,
         stream: str = "CYP_EVENTS",

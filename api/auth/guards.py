@@ -22,11 +22,10 @@ from typing import Any, NamedTuple
 from litestar import Request
 
 from api.auth.jwts import ApiClaims, Grant
+from domain.caller import ANONYMOUS_ACTOR, Caller
 from domain.errors import RegistryError
-from domain.identity import ANONYMOUS_ACTOR
 from domain.names import namespace_of
 from domain.policy import CATALOG, Principal, repository_actions
-from domain.registry import Caller
 from projections import namespaces, revoked_tokens
 
 PULL = "pull"

@@ -19,9 +19,9 @@ from api.v2.oci import (
     parse_content_range,
     parse_range,
 )
+from domain.caller import Caller
 from domain.errors import RegistryError
 from domain.names import is_valid_name, parse_digest
-from domain.registry import Caller
 from projections import blob_links
 from storage.errors import DigestMismatch, UploadOffsetMismatch, UploadUnknown
 

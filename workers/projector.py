@@ -18,44 +18,12 @@ import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
 
 from domain.errors import DatabaseUnavailable
-from projections import (
-    access_tokens,
-    blob_links,
-    history,
-    images,
-    login_failures,
-    manifests,
-    namespaces,
-    referrers,
-    repositories,
-    revoked_tokens,
-    storage,
-    tags,
-    users,
-)
+from domain.registry import Registry
+from projections.catalog import CHANNEL, VIEWS
 from projections.view import View
 
 log = logging.getLogger(__name__)
 
-VIEWS: dict[str, View] = {
-    v.name: v  # type: ignore[misc]
-    for v in (
-        repositories,
-        manifests,
-        tags,
-        blob_links,
-        referrers,
-        images,
-        storage,
-        users,
-        namespaces,
-        access_tokens,
-        revoked_tokens,
-        login_failures,
-        history,
-    )
-}
-CHANNEL = "cyp_views"
 _LOCK_KEY = 0x6379700002
 # Errors that mean Postgres is out of reach (the event store's, psycopg's, the API's gate).
 DATABASE_LOST = (
@@ -74,7 +42,7 @@ class ViewsBusy(Exception):
 class ProjectionRunner:
     def __init__(
         self,
-        app: Any,
+        app: Registry,
         conninfo: str,
         views: Sequence[View] | None = None,
         batch_size: int = 500,

@@ -1,4 +1,5 @@
-"""Small aggregates addressed by natural names, so unrelated pushes never conflict.
+"""The registry's content: repositories, their manifests, tags and blob links. Small
+aggregates addressed by natural names (`domain.ids`), so unrelated pushes never conflict.
 
 Every event carries its identity fields (repository, tag, digest), the actor and the client
 address: the event log is the audit log. `kind` is the event's stable name outside Python.
@@ -10,15 +11,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, ClassVar
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-_NS = uuid5(NAMESPACE_URL, "https://cyp-registry/aggregates")
-
-
-def aggregate_id(*parts: str) -> UUID:
-    return uuid5(_NS, ":".join(parts))
+from domain.ids import aggregate_id
 
 
 class Repository(Aggregate):

@@ -1,0 +1,1 @@
+"""The commands of the `Registry` application, one group per module, on a common base."""
