@@ -51,7 +51,7 @@ RECONNECT_FOR = 10.0
 def eventsourcing_env(database_url: str) -> dict[str, str]:
     params = conninfo_to_dict(database_url)
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": eventstore.FACTORY,
         "POSTGRES_DBNAME": str(params.get("dbname", "postgres")),
         "POSTGRES_HOST": str(params.get("host", "127.0.0.1")),
         "POSTGRES_PORT": str(params.get("port", "5432")),
