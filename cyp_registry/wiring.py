@@ -19,13 +19,14 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
+from api.access_log import AccessLog
 from api.app import create_app
 from api.availability import DatabaseGate, guard_event_store
 from api.fastpath import ManifestFastPath
 from api.proxies import TrustedProxies
 from api.services import Services
 from api.tokens import KeyRing, Tokens
-from cyp_registry import __version__, embedded, eventstore
+from cyp_registry import __version__, embedded, eventstore, logs
 from cyp_registry.settings import Settings
 from domain.errors import RegistryError
 from domain.identity import User
@@ -91,11 +92,15 @@ class Stack:
         try:
             if not self.database_url:
                 log.info("starting embedded postgres under %s", self.settings.meta_dir)
-                self._postgres = embedded.EmbeddedPostgres(self.settings.meta_dir)
+                self._postgres = embedded.EmbeddedPostgres(
+                    self.settings.meta_dir, log_file=self.settings.logs_dir / "postgres.log"
+                )
                 self.database_url = self._postgres.start()
             if not self.nats_url and self.need_nats:
                 log.info("starting embedded nats under %s", self.settings.nats_dir)
-                self._nats = embedded.EmbeddedNats(self.settings.nats_dir)
+                self._nats = embedded.EmbeddedNats(
+                    self.settings.nats_dir, log_file=self.settings.logs_dir / "nats.log"
+                )
                 self.nats_url = self._nats.start()
             children = [s for s in (self._postgres, self._nats) if s is not None]
             if children:
@@ -196,7 +201,7 @@ class Workers:
             await asyncio.to_thread(self._thread.join, 10)
 
 
-def app_from_environment() -> ManifestFastPath:
+def app_from_environment() -> AccessLog:
     """The app of one of several API processes (`serve --workers N`): the parent started the
     backing services and passed their URLs on; this process closes its own stack on exit,
     and ends when the parent does (a kill -9 of it must not leave workers holding the port)."""
@@ -222,8 +227,9 @@ def _any_user(stack: Stack) -> bool:
 
 def ensure_admin(stack: Stack) -> bool:
     """First start: with no users at all, register `admin` (role admin) with the password in
-    CYP_ADMIN_PASSWORD, or a random one logged once. Several replicas starting together race
-    on the one `admin` aggregate: the loser's register finds it and changes nothing.
+    CYP_ADMIN_PASSWORD, or a random one shown once (framed on stderr, in no log). Several
+    replicas starting together race on the one `admin` aggregate: the loser's register finds
+    it and changes nothing.
     Returns whether this process created the user."""
     assert stack.registry is not None
     if _any_user(stack):
@@ -241,11 +247,12 @@ def ensure_admin(stack: Stack) -> bool:
     if given:
         log.warning("created user admin with the password in CYP_ADMIN_PASSWORD")
     else:
-        log.warning("created user admin with password %s (shown only this once)", password)
+        logs.announce_password("admin", password)
+        log.warning("created user admin with a generated password (shown on stderr, not logged)")
     return True
 
 
-def build_app(stack: Stack, close: Any = None) -> ManifestFastPath:
+def build_app(stack: Stack, close: Any = None) -> AccessLog:
     settings = stack.settings
     assert stack.registry is not None
     try:
@@ -323,5 +330,6 @@ def build_app(stack: Stack, close: Any = None) -> ManifestFastPath:
         relay_max_lag=settings.relay_max_lag,
         lifespan=[lifespan],
     )
-    # manifest GETs and HEADs with a token that grants them skip Litestar (api.fastpath)
-    return ManifestFastPath(create_app(services), services)
+    # manifest GETs and HEADs with a token that grants them skip Litestar (api.fastpath);
+    # the access log sees every request
+    return AccessLog(ManifestFastPath(create_app(services), services), trusted_proxies)
