@@ -130,6 +130,8 @@ class AccessLog:
         query = redacted_query(scope.get("query_string", b""))
         target = f"{path}?{query}" if query else path
         client, user, method = self._client(scope), user_of(scope), scope["method"]
+        if method == "HEAD":
+            size = 0  # uvicorn sends no body, whatever the app gave
         rid = scope[REQUEST_ID]
         ms = seconds * 1000
         log.info(

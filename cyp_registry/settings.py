@@ -8,7 +8,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 HELP = {
-    "data_dir": "where blobs (<data>/blobs), the embedded Postgres (<data>/meta) and NATS live",
+    "data_dir": "where blobs (<data>/blobs), the embedded Postgres (<data>/meta) and NATS"
+    " (<data>/nats) live, and their logs (<data>/logs)",
     "database_url": "postgresql://… of an external Postgres; unset: start an embedded one",
     "nats_url": "nats://… of an external NATS with JetStream; unset: start an embedded one",
     "host": "address to listen on",
@@ -26,7 +27,7 @@ HELP = {
     " are incomplete before it gets 408 and the connection is closed (not a total time: an"
     " upload that keeps sending may take as long as it needs)",
     "admin_password": "password of the `admin` user created on the first start (when there are"
-    " no users yet); unset: a random one, printed once to the log",
+    " no users yet); unset: a random one, shown once on stderr (framed; in no log)",
     "token_ttl": "seconds a bearer token from /token is valid",
     "api_token_ttl": "seconds an /api session token (POST /api/auth/login) is valid",
     "refresh_ttl": "seconds a refresh token (docker login's identity token) is valid",
