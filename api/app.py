@@ -47,6 +47,9 @@ def create_app(services: Services) -> Litestar:
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         lifespan=list(services.lifespan),
         openapi_config=openapi_config(services.version),
+        # Our logging stays as configured (cyp_registry.logs): Litestar's default would take
+        # over the root logger; unexpected errors are logged by api.errors.
+        logging_config=None,
     )
     app.state.services = services
     app.state.started_at = time.time()  # uptime in /api/system/info

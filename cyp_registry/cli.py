@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
 import time
 from pathlib import Path
 
-from cyp_registry import __version__
+from cyp_registry import __version__, logs
 from cyp_registry.settings import Settings, describe
 
 
@@ -21,10 +20,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         value = getattr(args, key, None)
         if value is not None:
             setattr(settings, key, Path(value) if key == "data_dir" else value)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(settings.log_level, settings.log_format)
     return settings
 
 
@@ -39,6 +35,7 @@ def _leave(signum: int, frame: object) -> None:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from cyp_registry.http_protocol import http_protocol
     from cyp_registry.wiring import Stack, build_app
 
     settings = _settings(args)
@@ -49,7 +46,10 @@ def serve(args: argparse.Namespace) -> int:
         port=settings.port,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=5,
-        access_log=False,
+        access_log=False,  # ours: api.access_log
+        log_config=logs.config(settings.log_level, settings.log_format),
+        # idle clients, and a word on non-HTTP bytes (cyp_registry.http_protocol)
+        http=http_protocol(settings.idle_timeout),
         # the client address is ours to work out (api.proxies, CYP_TRUSTED_PROXIES): uvicorn
         # would believe X-Forwarded-For from 127.0.0.1
         proxy_headers=False,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -156,24 +158,74 @@ def _forget_dead_holders(folder: Path) -> None:
             path.write_text(json.dumps(alive))
 
 
+def _open_log(path: Path) -> Path:
+    """The embedded Postgres' log: the server's output and pgserver's narration (its commands
+    and their output, at INFO), instead of the console. As root the server runs as the user
+    `pgserver`, which must be able to append to it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    if os.name == "posix" and os.geteuid() == 0:
+        from pgserver.utils import ensure_user_exists
+
+        entry = ensure_user_exists("pgserver")
+        if entry is not None and path.stat().st_uid != entry.pw_uid:
+            os.chown(path, entry.pw_uid, -1)
+        _let_pgserver_in(path)
+    chatter = logging.getLogger("pgserver")
+    if not any(getattr(h, "baseFilename", None) == str(path) for h in chatter.handlers):
+        handler = logging.FileHandler(path)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        chatter.addHandler(handler)
+        chatter.setLevel(logging.INFO)
+    chatter.propagate = False
+    return path
+
+
+@functools.cache
+def _server_class() -> type:
+    """pgserver's server, writing to our log file: its constructor, which also starts the
+    server, sets `log` (`pg_ctl -l`) to <pgdata>/log."""
+    with warnings.catch_warnings():  # platformdirs: "XDG_RUNTIME_DIR is not set" (harmless)
+        warnings.simplefilter("ignore")
+        from pgserver.postgres_server import PostgresServer
+
+    class LoggingServer(PostgresServer):
+        def __init__(self, pgdata: Path, log_file: Path) -> None:
+            self._log_file = log_file
+            super().__init__(pgdata, cleanup_mode="stop")
+
+        @property  # type: ignore[override]
+        def log(self) -> Path:
+            return self._log_file
+
+        @log.setter
+        def log(self, _value: Path) -> None:
+            pass
+
+    return LoggingServer
+
+
 class EmbeddedPostgres:
     """The Postgres of one data folder (started, or reused when it already runs)."""
 
     name = "postgres"
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, log_file: Path | None = None) -> None:
+        """`log_file`: where the server and pgserver write (default: <folder>/log)."""
         self.folder = folder
+        self.log_file = log_file or folder / "log"
         self.server: Any = None
 
     def start(self) -> str:
         """Start (or reuse) it; returns its URL (a Unix socket, no password: trust)."""
-        import pgserver
-
+        server = _server_class()
         self.folder.mkdir(parents=True, exist_ok=True)
         self.folder = self.folder.resolve()
+        self.log_file = _open_log(self.log_file.resolve())
         _give_to_pgserver_user(self.folder)
         _forget_dead_holders(self.folder)
-        self.server = pgserver.get_server(self.folder, cleanup_mode="stop")
+        # one handle per data folder and process, as pgserver.get_server keeps it
+        self.server = server._instances.get(self.folder) or server(self.folder, self.log_file)
         return self.server.get_uri("postgres")
 
     def alive(self) -> bool:
@@ -205,7 +257,7 @@ class EmbeddedPostgres:
             with PostgresServer._lock:
                 self.server.ensure_postgres_running()
         except Exception as exc:
-            raise EmbeddedError(f"{exc}; see {self.folder}/log") from None
+            raise EmbeddedError(f"{exc}; see {self.log_file}") from None
         finally:
             chatty.disabled = False
         if not self.alive():  # the killed one is not reaped yet: pgserver took it for running
@@ -293,20 +345,25 @@ def _nats_config(folder: Path, port: int, credentials: tuple[str, str] | None) -
 
 
 def start_nats(
-    folder: Path, port: int = 4222, credentials: tuple[str, str] | None = None
+    folder: Path,
+    port: int = 4222,
+    credentials: tuple[str, str] | None = None,
+    log_file: Path | None = None,
 ) -> tuple[str, subprocess.Popen[bytes]]:
     """Start nats-server with JetStream storing under `folder` on `port` (or another free one),
-    requiring `credentials` if given; returns its URL (without them) and the process. The
-    process dies with the calling thread (Linux) and is spared terminal signals (its owner
-    stops it, in order)."""
+    requiring `credentials` if given, writing its output to `log_file` (default:
+    <folder>/nats.log); returns its URL (without them) and the process. The process dies with
+    the calling thread (Linux) and is spared terminal signals (its owner stops it, in order)."""
     folder.mkdir(parents=True, exist_ok=True)
     folder = folder.resolve()
+    log_file = log_file or folder / "nats.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
     port = _free_port(port)
     conf = folder / NATS_CONF
     _write_private(conf, _nats_config(folder, port, credentials))
     proc = subprocess.Popen(
         [nats_binary(), "-c", str(conf)],
-        stdout=open(folder / "nats.log", "ab"),  # noqa: SIM115 - the child keeps it
+        stdout=open(log_file, "ab"),  # noqa: SIM115 - the child keeps it
         stderr=subprocess.STDOUT,
         start_new_session=True,
         preexec_fn=_dies_with_us(),  # noqa: PLW1509 - only prctl, then exec
@@ -316,10 +373,10 @@ def start_nats(
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
             return f"nats://127.0.0.1:{port}", proc
         if proc.poll() is not None:
-            raise EmbeddedError(f"nats-server exited with {proc.returncode}; see {folder}/nats.log")
+            raise EmbeddedError(f"nats-server exited with {proc.returncode}; see {log_file}")
         time.sleep(0.05)
     stop_nats(proc)
-    raise EmbeddedError(f"nats-server did not start within 10 s; see {folder}/nats.log")
+    raise EmbeddedError(f"nats-server did not start within 10 s; see {log_file}")
 
 
 def stop_nats(proc: subprocess.Popen[bytes]) -> None:
@@ -371,9 +428,10 @@ class EmbeddedNats:
 
     name = "nats-server"
 
-    def __init__(self, folder: Path, port: int = 4222) -> None:
+    def __init__(self, folder: Path, port: int = 4222, log_file: Path | None = None) -> None:
         self.folder = folder
         self.port = port
+        self.log_file = log_file
         self.proc: subprocess.Popen[bytes] | None = None
         self.credentials: tuple[str, str] | None = None
         self._lock: Any = None
@@ -387,7 +445,7 @@ class EmbeddedNats:
         try:
             _stop_leftovers(self.folder)
             self.credentials = nats_credentials(self.folder)
-            url, self.proc = start_nats(self.folder, self.port, self.credentials)
+            url, self.proc = start_nats(self.folder, self.port, self.credentials, self.log_file)
         except BaseException:
             self._release_lock()
             raise
@@ -401,7 +459,7 @@ class EmbeddedNats:
 
     def restart(self) -> None:
         """Start it again on the same port and store: clients reconnect to the URL they hold."""
-        url, self.proc = start_nats(self.folder, self.port, self.credentials)
+        url, self.proc = start_nats(self.folder, self.port, self.credentials, self.log_file)
         if not url.endswith(f":{self.port}"):  # someone took the port meanwhile
             stop_nats(self.proc)
             raise EmbeddedError(f"port {self.port} is taken")

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 HELP = {
-    "data_dir": "where blobs (<data>/blobs), the embedded Postgres (<data>/meta) and NATS live",
+    "data_dir": "where blobs (<data>/blobs), the embedded Postgres (<data>/meta) and NATS"
+    " (<data>/nats) live, and their logs (<data>/logs)",
     "database_url": "postgresql://… of an external Postgres; unset: start an embedded one",
     "nats_url": "nats://… of an external NATS with JetStream; unset: start an embedded one",
     "host": "address to listen on",
@@ -20,9 +21,13 @@ HELP = {
     "workers": "run the projection runner and the NATS relay inside `serve` (true/false)",
     "api_workers": "API processes `serve` runs on the one port (more use more cores)",
     "write_wait": "seconds a write waits for the views to reach it before answering",
-    "log_level": "logging level",
+    "log_level": "logging level (info: also one access-log line per request)",
+    "log_format": "text or json (one JSON object per line) for every log line on stderr",
+    "idle_timeout": "seconds a client may send nothing while its request's headers or body"
+    " are incomplete before it gets 408 and the connection is closed (not a total time: an"
+    " upload that keeps sending may take as long as it needs)",
     "admin_password": "password of the `admin` user created on the first start (when there are"
-    " no users yet); unset: a random one, printed once to the log",
+    " no users yet); unset: a random one, shown once on stderr (framed; in no log)",
     "token_ttl": "seconds a bearer token from /token is valid",
     "api_token_ttl": "seconds an /api session token (POST /api/auth/login) is valid",
     "refresh_ttl": "seconds a refresh token (docker login's identity token) is valid",
@@ -67,6 +72,8 @@ class Settings:
     api_workers: int = 1
     write_wait: float = 10.0
     log_level: str = "info"
+    log_format: str = "text"
+    idle_timeout: float = 60.0
     admin_password: str | None = field(default=None, repr=False)
     token_ttl: int = 300
     refresh_ttl: int = 30 * 24 * 3600
@@ -130,6 +137,11 @@ class Settings:
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
+
+    @property
+    def logs_dir(self) -> Path:
+        """The embedded Postgres' and NATS' own logs (postgres.log, nats.log)."""
+        return self.data_dir / "logs"
 
 
 def describe() -> str:

@@ -18,14 +18,14 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
-from api.app import create_app
+from api.access_log import AccessLog
 from api.auth.jwts import Tokens
 from api.auth.signing_keys import KeyRing
 from api.availability import DatabaseGate, guard_event_store
 from api.proxies import TrustedProxies
 from api.services import Services
 from api.v2.fastpath import ManifestFastPath
-from cyp_registry import __version__, embedded, eventstore
+from cyp_registry import __version__, embedded, eventstore, logs
 from cyp_registry.settings import Settings
 from domain.caller import SYSTEM
 from domain.errors import RegistryError
@@ -54,7 +54,7 @@ RECONNECT_FOR = 10.0
 def eventsourcing_env(database_url: str) -> dict[str, str]:
     params = conninfo_to_dict(database_url)
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": eventstore.FACTORY,
         "POSTGRES_DBNAME": str(params.get("dbname", "postgres")),
         "POSTGRES_HOST": str(params.get("host", "127.0.0.1")),
         "POSTGRES_PORT": str(params.get("port", "5432")),
@@ -94,11 +94,15 @@ class Stack:
         try:
             if not self.database_url:
                 log.info("starting embedded postgres under %s", self.settings.meta_dir)
-                self._postgres = embedded.EmbeddedPostgres(self.settings.meta_dir)
+                self._postgres = embedded.EmbeddedPostgres(
+                    self.settings.meta_dir, log_file=self.settings.logs_dir / "postgres.log"
+                )
                 self.database_url = self._postgres.start()
             if not self.nats_url and self.need_nats:
                 log.info("starting embedded nats under %s", self.settings.nats_dir)
-                self._nats = embedded.EmbeddedNats(self.settings.nats_dir)
+                self._nats = embedded.EmbeddedNats(
+                    self.settings.nats_dir, log_file=self.settings.logs_dir / "nats.log"
+                )
                 self.nats_url = self._nats.start()
             children = [s for s in (self._postgres, self._nats) if s is not None]
             if children:
@@ -139,7 +143,7 @@ def build_workers(stack: Stack) -> Workers:
     return Workers(runner, relay)
 
 
-def app_from_environment() -> ManifestFastPath:
+def app_from_environment() -> AccessLog:
     """The app of one of several API processes (`serve --workers N`): the parent started the
     backing services and passed their URLs on; this process closes its own stack on exit,
     and ends when the parent does (a kill -9 of it must not leave workers holding the port)."""
@@ -165,8 +169,9 @@ def _any_user(stack: Stack) -> bool:
 
 def ensure_admin(stack: Stack) -> bool:
     """First start: with no users at all, register `admin` (role admin) with the password in
-    CYP_ADMIN_PASSWORD, or a random one logged once. Several replicas starting together race
-    on the one `admin` aggregate: the loser's register finds it and changes nothing.
+    CYP_ADMIN_PASSWORD, or a random one shown once (framed on stderr, in no log). Several
+    replicas starting together race on the one `admin` aggregate: the loser's register finds
+    it and changes nothing.
     Returns whether this process created the user."""
     assert stack.registry is not None
     if _any_user(stack):
@@ -184,11 +189,12 @@ def ensure_admin(stack: Stack) -> bool:
     if given:
         log.warning("created user admin with the password in CYP_ADMIN_PASSWORD")
     else:
-        log.warning("created user admin with password %s (shown only this once)", password)
+        logs.announce_password("admin", password)
+        log.warning("created user admin with a generated password (shown on stderr, not logged)")
     return True
 
 
-def build_app(stack: Stack, close: Any = None) -> ManifestFastPath:
+def build_app(stack: Stack, close: Any = None) -> AccessLog:
     settings = stack.settings
     assert stack.registry is not None
     try:
@@ -266,5 +272,6 @@ def build_app(stack: Stack, close: Any = None) -> ManifestFastPath:
         relay_max_lag=settings.relay_max_lag,
         lifespan=[lifespan],
     )
-    # manifest GETs and HEADs with a token that grants them skip Litestar (api.v2.fastpath)
-    return ManifestFastPath(create_app(services), services)
+    # manifest GETs and HEADs with a token that grants them skip Litestar (api.v2.fastpath);
+    # the access log sees every request
+    return AccessLog(ManifestFastPath(create_app(services), services), trusted_proxies)

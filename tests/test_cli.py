@@ -33,11 +33,19 @@ def test_help_documents_commands_and_settings():
         "CYP_DATABASE_URL",
         "CYP_NATS_URL",
         "CYP_DATA_DIR",
+        "CYP_LOG_FORMAT",
+        "CYP_IDLE_TIMEOUT",
     ):
         assert word in out
     serve = _cli("serve", "--help").stdout
     for option in ("--host", "--port", "--data-dir", "--workers"):
         assert option in serve
+
+
+def test_an_unknown_log_format_is_refused(database_url):
+    done = _cli("migrate", CYP_DATABASE_URL=as_url(database_url), CYP_LOG_FORMAT="xml")
+    assert done.returncode != 0
+    assert "CYP_LOG_FORMAT: 'xml' is neither text nor json" in done.stderr
 
 
 def test_migrate_creates_the_views_once(database_url):

@@ -391,7 +391,7 @@ def test_embedded_nats_requires_the_credentials_in_the_data_dir(running: Server)
     for proc in psutil.process_iter(["cmdline"]):
         assert password not in " ".join(proc.info["cmdline"] or []), proc
     assert password not in running.log.read_text()
-    assert password not in (folder / "nats.log").read_text()
+    assert password not in (running.data_dir / "logs" / "nats.log").read_text()
 
 
 async def _quiet(exc: Exception) -> None:

@@ -26,9 +26,11 @@ def test_fast_and_handler_answers_are_identical(module_registry) -> None:
         for reference in ("v1", digest, "missing", "sha256:" + "0" * 64):
             for method in ("GET", "HEAD"):
                 path = f"/v2/fast/app/manifests/{reference}"
-                fast = client.request(method, path, headers=ACCEPT)
+                # one request id for both: each answer echoes it (api.access_log)
+                headers = {**ACCEPT, "X-Request-Id": f"{method}-{reference}"}
+                fast = client.request(method, path, headers=headers)
                 # a query string sends the request through Litestar and the handler
-                handler = client.request(method, path + "?via=handler", headers=ACCEPT)
+                handler = client.request(method, path + "?via=handler", headers=headers)
                 _same(fast, handler)
                 expected = 200 if reference in ("v1", digest) else 404
                 assert fast.status_code == expected

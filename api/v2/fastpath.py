@@ -60,6 +60,7 @@ class ManifestFastPath:
         grant = cache.grant(token) if token and cache is not None else None
         if grant is None or not grant.allows("repository", name, _PULL):
             return False
+        scope["cyp_grant"] = grant  # as api.auth.current_grant does: the access log's user
         try:
             found = await find_manifest(self.services, name, reference)
             body = (
