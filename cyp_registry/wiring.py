@@ -19,6 +19,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
 from api.access_log import AccessLog
+from api.app import create_app
 from api.auth.jwts import Tokens
 from api.auth.signing_keys import KeyRing
 from api.availability import DatabaseGate, guard_event_store
