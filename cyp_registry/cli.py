@@ -306,10 +306,22 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _kid_as_operand(argv: list[str]) -> list[str]:
+    """A kid is base64url and may begin with '-', which argparse would take for an option:
+    `keys remove <kid>` passes it after `--`, as `keys list` prints it."""
+    for i in range(len(argv) - 2):
+        if argv[i : i + 2] == ["keys", "remove"] and "--" not in argv:
+            rest = argv[i + 2 :]
+            kids = [a for a in rest if a.startswith("-") and not a.startswith("--") and a != "-h"]
+            if len(kids) == 1:
+                return [*argv[: i + 2], *(a for a in rest if a != kids[0]), "--", kids[0]]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
     from cyp_registry.embedded import EmbeddedError
 
-    args = parser().parse_args(argv)
+    args = parser().parse_args(_kid_as_operand(sys.argv[1:] if argv is None else argv))
     try:
         return args.func(args)
     except EmbeddedError as exc:  # e.g. the data dir's NATS belongs to another serve

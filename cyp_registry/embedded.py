@@ -211,9 +211,10 @@ class EmbeddedPostgres:
     name = "postgres"
 
     def __init__(self, folder: Path, log_file: Path | None = None) -> None:
-        """`log_file`: where the server and pgserver write (default: <folder>/log)."""
+        """`log_file`: where the server and pgserver write (default: `<folder>.log` beside
+        the folder — never inside it: initdb refuses a folder that holds a file)."""
         self.folder = folder
-        self.log_file = log_file or folder / "log"
+        self.log_file = log_file or folder.with_name(f"{folder.name}.log")
         self.server: Any = None
 
     def start(self) -> str:

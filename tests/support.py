@@ -224,7 +224,7 @@ class OwnPostgres:
         self._pg_ctl("-m", "fast", "stop")
 
     def restart(self) -> None:
-        log = str(self.folder / "log")
+        log = str(self.handle.log_file)
         self._pg_ctl("-o", '-h ""', "-o", f"-k {self.socket_dir}", "-l", log, "start")
 
     def close(self) -> None:
@@ -261,3 +261,16 @@ def wait_until(check, timeout: float = 30, interval: float = 0.1):
             return found
         time.sleep(interval)
     raise AssertionError("timed out")
+
+
+@contextlib.contextmanager
+def registry_process(admin_url: str, nats_url: str, data_dir: Path, **env: str):
+    """A started registry on a database and stream of its own, removed afterwards."""
+    url = create_database(admin_url)
+    proc = RegistryProcess(url, nats_url, data_dir, **env)
+    try:
+        yield proc.start()
+    finally:
+        proc.stop()
+        delete_stream(nats_url, proc.stream)
+        drop_database(admin_url, url)

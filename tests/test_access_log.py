@@ -19,9 +19,7 @@ from tests.auth import ADMIN, fetch_token
 from tests.images import push_image
 from tests.support import (
     RegistryProcess,
-    create_database,
-    delete_stream,
-    drop_database,
+    registry_process,
     wait_until,
 )
 
@@ -29,14 +27,8 @@ MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 def _server(pg_admin_url: str, nats_url: str, folder, **env: str) -> Iterator[RegistryProcess]:
-    url = create_database(pg_admin_url)
-    proc = RegistryProcess(url, nats_url, folder / "data", **env)
-    try:
-        yield proc.start()
-    finally:
-        proc.stop()
-        delete_stream(nats_url, proc.stream)
-        drop_database(pg_admin_url, url)
+    with registry_process(pg_admin_url, nats_url, folder / "data", **env) as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")

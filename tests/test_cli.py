@@ -80,3 +80,16 @@ def test_unknown_command_is_refused():
     done = _cli("frobnicate")
     assert done.returncode == 2
     assert "invalid choice" in done.stderr
+
+
+def test_a_kid_that_begins_with_a_dash_is_a_kid(tmp_path):
+    """Kids are base64url: one in four begins with '-', which argparse takes for an option."""
+    for args in (["-PNtxMMvQ19s"], ["--data-dir", str(tmp_path), "-PNtxMMvQ19s"]):
+        found = subprocess.run(
+            [sys.executable, "-m", "cyp_registry.cli", "keys", "remove", *args]
+            + ([] if "--data-dir" in args else ["--data-dir", str(tmp_path)]),
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        assert found.returncode == 1 and "no key -PNtxMMvQ19s" in found.stderr, found.stderr

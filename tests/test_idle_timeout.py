@@ -16,9 +16,7 @@ import pytest
 from tests.auth import ADMIN
 from tests.support import (
     RegistryProcess,
-    create_database,
-    delete_stream,
-    drop_database,
+    registry_process,
     wait_until,
 )
 
@@ -27,20 +25,10 @@ TIMEOUT = 1.5
 
 @pytest.fixture(scope="module")
 def server(pg_admin_url: str, nats_url: str, tmp_path_factory: pytest.TempPathFactory):
-    url = create_database(pg_admin_url)
-    proc = RegistryProcess(
-        url,
-        nats_url,
-        tmp_path_factory.mktemp("idle") / "data",
-        CYP_IDLE_TIMEOUT=str(TIMEOUT),
-        CYP_LOG_LEVEL="info",
-    )
-    try:
-        yield proc.start()
-    finally:
-        proc.stop()
-        delete_stream(nats_url, proc.stream)
-        drop_database(pg_admin_url, url)
+    data = tmp_path_factory.mktemp("idle") / "data"
+    env = {"CYP_IDLE_TIMEOUT": str(TIMEOUT), "CYP_LOG_LEVEL": "info"}
+    with registry_process(pg_admin_url, nats_url, data, **env) as proc:
+        yield proc
 
 
 def _connect(reg: RegistryProcess) -> socket.socket:
