@@ -14,8 +14,9 @@ V = TypeVar("V")
 class ExpiringMap(Generic[K, V]):
     """Values with an expiry time on `clock`; an expired value is never answered.
 
-    At most `max_entries`: a full map first forgets what expired, then its oldest entries,
-    so a flood of distinct keys costs memory once and then only the oldest entries."""
+    At most `max_entries`: a full map first forgets what expired, then its oldest entries
+    down to three quarters full, so the pruning pass (a walk of the whole map) comes once per
+    quarter of puts under a flood of distinct keys, not on every put."""
 
     def __init__(self, max_entries: int = 10_000, clock: Callable[[], float] = time.time) -> None:
         self.max_entries = max_entries
@@ -36,8 +37,10 @@ class ExpiringMap(Generic[K, V]):
         if len(self._entries) >= self.max_entries:
             now = self.clock() if now is None else now
             self._entries = {k: e for k, e in self._entries.items() if now < e[1]}
-            for oldest in list(self._entries)[: len(self._entries) - self.max_entries + 1]:
-                del self._entries[oldest]
+            if len(self._entries) >= self.max_entries:
+                keep = self.max_entries - max(1, self.max_entries // 4)
+                for oldest in list(self._entries)[: len(self._entries) - keep]:
+                    del self._entries[oldest]
         self._entries[key] = (value, expires)
 
     def __len__(self) -> int:

@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from tests.auth import ADMIN
+from tests.auth import ADMIN, fetch_token
 from tests.support import (
     RegistryProcess,
     registry_process,
@@ -52,14 +52,26 @@ def _read_until_closed(sock: socket.socket, limit: float = 10) -> tuple[bytes, f
     return data, time.monotonic()
 
 
-def _token(reg: RegistryProcess, repo: str) -> str:
-    answer = httpx.get(
-        f"{reg.url}/token",
-        params={"service": "cyp-registry", "scope": f"repository:{repo}:pull,push"},
-        auth=ADMIN,
+def _read_one_answer(sock: socket.socket) -> bytes:
+    """One whole answer (headers, then Content-Length bytes): they may come in several reads."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
     )
-    assert answer.status_code == 200, answer.text
-    return answer.json()["token"]
+    while len(body) < length:
+        body += sock.recv(65536)
+    return data
+
+
+def _token(reg: RegistryProcess, repo: str) -> str:
+    token = fetch_token(reg.url, *ADMIN, [f"repository:{repo}:pull,push"])
+    assert token is not None
+    return token
 
 
 def test_headers_that_stop_arriving_get_408_and_close(server: RegistryProcess) -> None:
@@ -147,7 +159,7 @@ def test_an_idle_connection_between_requests_is_closed(server: RegistryProcess) 
     """uvicorn's keep-alive timeout (5 s) closes it, without an answer."""
     with _connect(server) as sock:
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: registry\r\n\r\n")
-        first = sock.recv(65536)
+        first = _read_one_answer(sock)
         assert first.startswith(b"HTTP/1.1 200 "), first
         answered = time.monotonic()
         rest, closed = _read_until_closed(sock, 15)
