@@ -248,8 +248,8 @@ def phase_blobs(server: servers.Server, cfg: Config, res: Result, rep: int) -> N
         timing = workload.push_chunked(c, "bench/blob", seed2, cfg.blob, digest2, cfg.chunk)
         res.add("push_chunked_mbps", cfg.blob / (time.monotonic() - t0) / MB)
     res.add("chunked_tail_ms", 1e3 * timing["tail_s"])
-    # The first pull right after the push (Distribution serves it from the page cache, CYP
-    # Registry from disk: it drops an uploaded blob's pages), then the same pull again.
+    # The first pull right after the push (Distribution serves it from the page cache it
+    # filled, CYP Registry from the last GiB it wrote, storage.page_cache), then again.
     for key, what in (("pull_mbps", "pull"), ("pull_again_mbps", "pull again")):
         with cpu_meter(server, res.cpu, what + suffix):
             t0 = time.monotonic()

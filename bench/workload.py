@@ -179,9 +179,10 @@ def push_monolithic(c: Client, repo: str, seed: int, size: int, digest: str) -> 
 
 def push_chunked(c: Client, repo: str, seed: int, size: int, digest: str, chunk: int) -> dict:
     """POST, PATCH `chunk` bytes at a time with Content-Range, then an empty PUT. Returns
-    how long the closing PUT took."""
+    how long the closing PUT took and each PATCH's seconds."""
     location = start_upload(c, repo)
     offset = 0
+    patches: list[float] = []
     while offset < size:
         end = min(offset + chunk, size)
         headers = {
@@ -189,16 +190,18 @@ def push_chunked(c: Client, repo: str, seed: int, size: int, digest: str, chunk:
             "Content-Range": f"{offset}-{end - 1}",
             "Content-Length": str(end - offset),
         }
+        t0 = time.monotonic()
         status, resp_headers, body = c.request(
             "PATCH", location, pieces(seed, size, offset, end), headers
         )
+        patches.append(time.monotonic() - t0)
         _expect(status, 202, "PATCH chunk", body)
         location = _location(resp_headers) or location
         offset = end
     t0 = time.monotonic()
     status, _, body = c.request("PUT", _with_digest(location, digest), b"", {"Content-Length": "0"})
     _expect(status, 201, "PUT (close upload)", body)
-    return {"tail_s": time.monotonic() - t0}
+    return {"tail_s": time.monotonic() - t0, "patch_s": patches}
 
 
 # -- small images ---------------------------------------------------------------------------

@@ -51,6 +51,10 @@ HELP = {
     " API process; more: 429 (0: no cap)",
     "max_uploads_per_repository": "upload sessions one repository may have open in one API"
     " process; more: 429 (0: no cap)",
+    "blob_cache_mib": "MiB of the blob data it wrote lately one API process leaves in the"
+    " page cache (older written data is dropped as new data is written, so writes reuse its"
+    " pages); -1: 1 GiB, less where the API processes would together keep more than an"
+    " eighth of the memory; 0: drop all once written",
 }
 
 
@@ -89,6 +93,7 @@ class Settings:
     upload_purge_interval: float = 600.0
     max_uploads_per_user: int = 100
     max_uploads_per_repository: int = 100
+    blob_cache_mib: int = -1
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod

@@ -36,6 +36,7 @@ from domain.throttle import MAX_WINDOW
 from migrations import migrate, schema_lock
 from projections.waiter import PositionWaiter
 from storage.filesystem import FilesystemStore
+from storage.page_cache import default_budget
 from workers.lifecycle import Workers
 from workers.nats_probe import NatsProbe
 from workers.projector import ProjectionRunner
@@ -195,6 +196,13 @@ def ensure_admin(stack: Stack) -> bool:
     return True
 
 
+def cache_budget(settings: Settings) -> int:
+    """Bytes of written blob data each API process leaves in the page cache."""
+    if settings.blob_cache_mib >= 0:
+        return settings.blob_cache_mib * 1024 * 1024
+    return default_budget(settings.api_workers)
+
+
 def build_app(stack: Stack, close: Any = None) -> AccessLog:
     settings = stack.settings
     assert stack.registry is not None
@@ -222,7 +230,10 @@ def build_app(stack: Stack, close: Any = None) -> AccessLog:
     workers = build_workers(stack) if settings.workers else None
 
     store = FilesystemStore(
-        settings.blobs_dir, settings.max_uploads_per_user, settings.max_uploads_per_repository
+        settings.blobs_dir,
+        settings.max_uploads_per_user,
+        settings.max_uploads_per_repository,
+        cache_budget(settings),
     )
 
     @contextlib.asynccontextmanager

@@ -27,38 +27,25 @@ import time
 import uuid
 import weakref
 from collections.abc import AsyncIterable, AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import anyio.to_thread
 
 from storage.errors import DigestMismatch, UploadBusy, UploadOffsetMismatch, UploadUnknown
+from storage.page_cache import CachedFile, RecentWrites, default_budget
 from storage.sessions import OpenUploads, Session
 
 CHUNK = 1024 * 1024
 SMALL = 256 * 1024
+# An upload's data is synced in the background every 8 MiB it grows (however it arrives:
+# one body or many PATCHes), so the fsync that completes it has little left to do.
 SYNC_EVERY = 8 * 1024 * 1024
+SYNC_THREADS = 4  # uploads synced at once (more wait: they share one disk and journal)
 # Seconds a request waits for another one writing the same upload to finish (a PATCH whose
 # client died is done within milliseconds; one whose connection hangs half-open is not).
 BUSY_WAIT = 5.0
 _ALGORITHMS = ("sha256", "sha512")
-
-
-def _drop_cached(fd: int) -> None:
-    """Drop a synced file's (clean) pages from the page cache.
-
-    An uploaded blob is written once and read, if ever, later: keeping its pages would push
-    hotter data out of the cache, and on virtual machines every page the cache grows into is
-    memory the host hands out on first touch; writing into pages just dropped costs a fifth
-    of that (bench: 512 MiB fsynced in 1.5 s kept, 0.3 s dropped).
-    """
-    if hasattr(os, "posix_fadvise"):  # Linux; elsewhere the pages simply stay cached
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-
-
-def _settle(fd: int) -> None:
-    """Write a file's data to disk, then drop its pages from the page cache."""
-    os.fdatasync(fd)
-    _drop_cached(fd)
 
 
 class FilesystemStore:
@@ -67,8 +54,12 @@ class FilesystemStore:
         root: str | os.PathLike[str],
         max_uploads_per_user: int = 0,
         max_uploads_per_repository: int = 0,
+        cache_budget: int | None = None,
     ) -> None:
         self.root = Path(root)
+        # written blob bytes this process leaves in the page cache (storage.page_cache)
+        self.recent = RecentWrites(default_budget() if cache_budget is None else cache_budget)
+        self._syncers = ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="blob-sync")
         self.uploads = self.root / "_uploads"
         self.uploads.mkdir(parents=True, exist_ok=True)
         self.sessions = OpenUploads(max_uploads_per_user, max_uploads_per_repository)
@@ -113,8 +104,8 @@ class FilesystemStore:
         """Stream bytes [start, end] (inclusive) of a blob in 1 MiB pieces.
 
         The next piece is read from disk while the one before is being sent: a blob that is
-        not in the page cache (most of them, see `_drop_cached`) streams at the speed of the
-        slower of the two, not of their sum.
+        not in the page cache (all but the most recently written, see storage.page_cache)
+        streams at the speed of the slower of the two, not of their sum.
         """
         fh = await anyio.to_thread.run_sync(open, self.path(digest), "rb", 0)
 
@@ -157,7 +148,7 @@ class FilesystemStore:
         except OSError:
             return False
 
-    def _place(self, tmp: Path, digest: str) -> None:
+    def _place(self, tmp: Path, digest: str) -> Path:
         target = self.path(digest)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, target)
@@ -166,6 +157,7 @@ class FilesystemStore:
             os.fsync(fd)
         finally:
             os.close(fd)
+        return target
 
     # -- uploads -----------------------------------------------------------------------------
     def start_upload(self, repository: str, owner: str = "") -> str:
@@ -235,18 +227,21 @@ class FilesystemStore:
         size = data_path.stat().st_size
         if start is not None and start != size:
             raise UploadOffsetMismatch(size)
-        state = self.sessions.hashing(upload_id)
+        session = self.sessions.get(upload_id)
+        state = session.hashing if session is not None else None
         if state is not None and state.offset != size:
             state = None  # another process wrote to it meanwhile
+        # An upload this process opened keeps its sync state between requests (a sync may
+        # run on while the client sends the next PATCH); one opened elsewhere, this request.
+        cached = session.cached if session is not None else None
+        if cached is None:
+            cached = CachedFile(data_path, size, size)
         fh = open(data_path, "ab", buffering=0)  # noqa: SIM115 - closed below
+        offset = size
         buffer = bytearray()
         # One 1 MiB write (and hash) runs in a thread while the next MiB is received; awaiting
         # the previous one before starting the next keeps the order.
         writing: asyncio.Future[None] | None = None
-        # Written data is flushed to disk (and dropped from the page cache) in the background
-        # as the upload goes, so the fsync that completes it has little left to do.
-        syncing: asyncio.Future[None] | None = None
-        unsynced = 0
 
         def flush(piece: bytearray) -> None:
             fh.write(piece)
@@ -260,15 +255,9 @@ class FilesystemStore:
                 if len(buffer) >= CHUNK:
                     if writing is not None:
                         await writing
-                    if unsynced >= SYNC_EVERY and (syncing is None or syncing.done()):
-                        if syncing is not None:
-                            syncing.result()
-                        syncing = asyncio.ensure_future(
-                            anyio.to_thread.run_sync(_settle, fh.fileno())
-                        )
-                        unsynced = 0
+                    self._settle_behind(cached, offset)
                     writing = asyncio.ensure_future(anyio.to_thread.run_sync(flush, buffer))
-                    unsynced += len(buffer)
+                    offset += len(buffer)
                     buffer = bytearray()
             if writing is not None:
                 await writing
@@ -276,20 +265,59 @@ class FilesystemStore:
                 await anyio.to_thread.run_sync(flush, buffer)
             elif buffer:
                 flush(buffer)  # a small body costs less than a hand-off to a thread
-            if syncing is not None:
-                await syncing
+            offset += len(buffer)
+            writing = None
+            self._settle_behind(cached, offset)
         finally:
-            for pending in (writing, syncing):
-                if pending is not None and not pending.done():
-                    with contextlib.suppress(Exception):
-                        await asyncio.shield(pending)
+            if writing is not None and not writing.done():
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(writing)
             fh.close()
+            if session is None:  # nowhere to keep a sync running on: this request waits
+                await self._settled(cached)
         if state is None:
             self.sessions.drop_hashing(upload_id)
         try:
             return data_path.stat().st_size
         except FileNotFoundError:  # purged or cancelled meanwhile
             raise UploadUnknown(upload_id) from None
+
+    def _settle_behind(self, cached: CachedFile, offset: int) -> None:
+        """Sync the upload in the background once it has grown SYNC_EVERY since the last
+        sync (unless one is running): the request goes on, and so may the next one."""
+        if offset - cached.end < SYNC_EVERY:
+            return
+        if cached.settling is not None:
+            if not cached.settling.done():
+                return
+            failed, cached.settling = cached.settling, None
+            failed.result()  # a failed sync fails the request that sees it (once)
+        # in threads of the store's own (not bound to an event loop: the sync may outlive
+        # the request and its loop)
+        cached.settling = self._syncers.submit(self._sync, cached, offset)
+
+    def _sync(self, cached: CachedFile, end: int) -> None:
+        """Write an upload's data up to `end` (at least) to disk, then hand it to the page
+        cache's budget (which drops older written data)."""
+        path = cached.path
+        if path is None:
+            return
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:  # cancelled or purged meanwhile
+            return
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+        self.recent.synced(cached, end)
+
+    @staticmethod
+    async def _settled(cached: CachedFile) -> None:
+        """Wait for an upload's background sync, if any; raises what it raised."""
+        if cached.settling is not None:
+            settling, cached.settling = cached.settling, None
+            await asyncio.shield(asyncio.wrap_future(settling))
 
     def _digest_of(self, upload_id: str, data_path: Path, algorithm: str) -> str:
         state = self.sessions.hashing(upload_id)
@@ -316,8 +344,13 @@ class FilesystemStore:
             return size
         with open(data_path, "rb+") as fh:
             os.fsync(fh.fileno())
-            _drop_cached(fh.fileno())
-        self._place(data_path, digest)  # the upload's file becomes the blob: nothing left
+        session = self.sessions.get(upload_id)
+        cached = session.cached if session is not None else None
+        if cached is None:  # opened in another process: all of it is new to this one
+            cached = CachedFile(data_path)
+        self.recent.synced(cached, size)
+        target = self._place(data_path, digest)  # the upload's file becomes the blob
+        self.recent.moved(cached, target)
         self.sessions.remove(upload_id)
         return size
 
@@ -327,6 +360,9 @@ class FilesystemStore:
         On a digest mismatch the upload stays open, so the client may retry or cancel.
         """
         async with self._writing(upload_id):
+            session = self.sessions.get(upload_id)
+            if session is not None and session.cached is not None:
+                await self._settled(session.cached)
             return await anyio.to_thread.run_sync(self._finish, upload_id, repository, digest)
 
     def purge_stale_uploads(self, older_than: float) -> int:
@@ -343,9 +379,13 @@ class FilesystemStore:
                 touched = (data if data.exists() else entry).stat().st_mtime
             except FileNotFoundError:
                 continue  # finished or cancelled meanwhile
-            busy = self._busy.get(entry.name.split(".", 1)[0])
+            upload_id = entry.name.split(".", 1)[0]
+            busy = self._busy.get(upload_id)
             if touched >= cutoff or (busy is not None and busy.locked()):
                 continue  # fresh, or a request of this process is writing it right now
+            session = self.sessions.get(upload_id)
+            if session is not None and session.cached is not None:
+                self.recent.forget(session.cached)
             if entry.is_dir():
                 shutil.rmtree(entry, ignore_errors=True)
             else:
@@ -356,5 +396,12 @@ class FilesystemStore:
 
     def cancel(self, upload_id: str, repository: str) -> None:
         data = self._upload(upload_id, repository)
-        self.sessions.remove(upload_id)
+        self._forget(upload_id)
         data.unlink(missing_ok=True)
+
+    def _forget(self, upload_id: str) -> None:
+        """Forget the session of an upload being removed, and its pages in the budget."""
+        session = self.sessions.get(upload_id)
+        if session is not None and session.cached is not None:
+            self.recent.forget(session.cached)
+        self.sessions.remove(upload_id)

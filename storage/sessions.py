@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from storage.errors import TooManyUploads
+from storage.page_cache import CachedFile
 
 
 @dataclass
@@ -28,6 +29,12 @@ class Session:
     repository: str
     owner: str
     hashing: Hashing | None = field(default_factory=Hashing)
+    # what of its file this process synced and left in the page cache (None: not yet set)
+    cached: CachedFile | None = None
+
+    def __post_init__(self) -> None:
+        if self.cached is None:
+            self.cached = CachedFile(self.path)
 
 
 class OpenUploads:
@@ -65,6 +72,9 @@ class OpenUploads:
             self._sessions[upload_id] = session
             self._owners[session.owner] += 1
             self._repositories[session.repository] += 1
+
+    def get(self, upload_id: str) -> Session | None:
+        return self._sessions.get(upload_id)
 
     def hashing(self, upload_id: str) -> Hashing | None:
         session = self._sessions.get(upload_id)
