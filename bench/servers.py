@@ -85,13 +85,19 @@ def role(pid: int) -> str:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_of(pid: int) -> tuple[str, float]:
+def _stat(pid: int) -> tuple[str, list[str]]:
+    """A process's name and the fields of /proc/<pid>/stat after it ("", [] if gone)."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
+        return "", []
+    return raw[raw.index("(") + 1 : raw.rindex(")")], raw[raw.rindex(")") + 2 :].split()
+
+
+def _cpu_of(pid: int) -> tuple[str, float]:
+    comm, fields = _stat(pid)
+    if not fields:
         return "", 0.0
-    comm = raw[raw.index("(") + 1 : raw.rindex(")")]
-    fields = raw[raw.rindex(")") + 2 :].split()
     return comm, (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
 
 
@@ -99,17 +105,28 @@ def tree_cpu(pid: int) -> float:
     return sum(_cpu_of(p)[1] for p in tree(pid))
 
 
-def backends_cpu(database: str) -> float:
-    """CPU seconds of the Postgres backends connected to `database` (live ones)."""
-    total = 0.0
+def postgres_cpu(database: str) -> float:
+    """CPU seconds so far of the Postgres backends serving `database`: the live ones, plus
+    every backend the postmaster has reaped (an exited child's CPU moves into its parent's
+    cutime/cstime). A difference of two readings is what Postgres spent on `database` in
+    between, backends that came and went included (pools close overflow connections); the
+    reaped ones are any database's, so this holds while the bench runs alone (the lock)."""
+    total, parents = 0.0, {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        comm, cpu = _cpu_of(int(entry.name))
-        if comm == "postgres" and cpu:
-            with contextlib.suppress(OSError):
-                if f" {database} " in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                    total += cpu
+        comm, fields = _stat(int(entry.name))
+        if comm != "postgres" or not fields:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        with contextlib.suppress(OSError):
+            if f" {database} " in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                total += (int(fields[11]) + int(fields[12])) / _TICK
+    for pid, parent in parents.items():
+        if parent not in parents:  # the postmaster (a postgres process not started by one)
+            _, fields = _stat(pid)
+            if fields:
+                total += (int(fields[13]) + int(fields[14])) / _TICK  # cutime + cstime
     return total
 
 

@@ -218,20 +218,37 @@ def _sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def make_image(repo: str, tag: str, seed: int) -> Image:
-    """A real (tiny) image: 1-2 gzipped tar layers, an OCI config, an OCI manifest."""
-    rnd = random.Random(seed)
-    image = Image(repo, tag)
-    layers, diff_ids = [], []
-    for n in range(rnd.choice((1, 2))):
-        content = rnd.randbytes(rnd.randint(512, 16 * 1024))
+LAYERS = 3  # each small image: a config and 3 layers of 64 KiB (issue 11's definition)
+LAYER_SIZE = 64 * 1024
+
+
+def _layer(rnd: random.Random, name: str, size: int) -> tuple[bytes, bytes]:
+    """A gzipped tar holding one file of random bytes, `size` bytes long give or take a few
+    (random data does not compress: the file is shrunk once by what tar and gzip added)."""
+    n = size - 256
+    for _ in range(2):
+        content = rnd.randbytes(n)
         raw = io.BytesIO()
         with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            info = tarfile.TarInfo(f"app/{tag}-{n}.bin")
+            info = tarfile.TarInfo(name)
             info.size, info.mtime = len(content), 0
             tar.addfile(info, io.BytesIO(content))
         tar_bytes = raw.getvalue()
         gz = gzip.compress(tar_bytes, mtime=0)
+        if len(gz) == size:
+            break
+        n += size - len(gz)
+    return tar_bytes, gz
+
+
+def make_image(repo: str, tag: str, seed: int) -> Image:
+    """A real small image: an OCI config, 3 gzipped tar layers of 64 KiB (+-20 bytes), an
+    OCI manifest; every image's layers are its own (all its blobs are new to the registry)."""
+    rnd = random.Random(seed)
+    image = Image(repo, tag)
+    layers, diff_ids = [], []
+    for n in range(LAYERS):
+        tar_bytes, gz = _layer(rnd, f"app/{tag}-{n}.bin", LAYER_SIZE)
         diff_ids.append(_sha(tar_bytes))
         layers.append({"mediaType": OCI_LAYER, "digest": _sha(gz), "size": len(gz)})
         image.blobs.append((_sha(gz), gz))
