@@ -10,11 +10,12 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import RecordConflictError
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.persistence import RecordConflictError, Recording
 
 from domain.access_tokens import AccessToken
 from domain.caller import Caller
+from domain.commands.group_commit import GroupCommit
 from domain.errors import ConcurrentUpdate
 from domain.identity import User, is_valid_username
 from domain.names import namespace_of
@@ -31,11 +32,28 @@ class Commands(Application):
     transaction. An optimistic-concurrency conflict (another writer saved the same aggregate
     version first) is retried with fresh state; within one process, commands on the same key
     (a repository, a user, a namespace) take turns so they do not conflict with each other.
+    Every `save()` of the process goes through one group commit (`group_commit`): what
+    concurrent commands save is stored in one transaction, each keeping its own recordings
+    and its own conflicts.
     """
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
         self._stripes = [threading.Lock() for _ in range(64)]
+        self.group_commit = GroupCommit(lambda events: self.events.put(events))
+
+    def _record(self, processing_event: ProcessingEvent[Any]) -> list[Recording[Any]]:
+        """`Application._record` through the group commit (snapshots and the rest of
+        `save()` stay as they are)."""
+        if processing_event.tracking is not None or processing_event.saved_kwargs:
+            return super()._record(processing_event)
+        if not processing_event.events:
+            return []
+        recordings = list(self.group_commit.save(processing_event.events))
+        if self.repository.cache and not self.repository.fastforward:
+            for aggregate_id, aggregate in processing_event.aggregates.items():
+                self.repository.cache.put(aggregate_id, aggregate)
+        return recordings
 
     def _get(self, cls: type[T], *key: str) -> T | None:
         try:
