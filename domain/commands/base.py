@@ -10,12 +10,13 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import RecordConflictError, Recording
 
 from domain.access_tokens import AccessToken
 from domain.caller import Caller
 from domain.commands.group_commit import GroupCommit
+from domain.commands.loading import Loader
 from domain.errors import ConcurrentUpdate
 from domain.identity import User, is_valid_username
 from domain.names import namespace_of
@@ -41,6 +42,7 @@ class Commands(Application):
         super().__init__(env)
         self._stripes = [threading.Lock() for _ in range(64)]
         self.group_commit = GroupCommit(lambda events: self.events.put(events))
+        self._loader = Loader(self)
 
     def _record(self, processing_event: ProcessingEvent[Any]) -> list[Recording[Any]]:
         """`Application._record` through the group commit (snapshots and the rest of
@@ -56,10 +58,13 @@ class Commands(Application):
         return recordings
 
     def _get(self, cls: type[T], *key: str) -> T | None:
-        try:
-            return self.repository.get(cls.create_id(*key))  # type: ignore[attr-defined]
-        except AggregateNotFoundError:
-            return None
+        (found,) = self._get_all((cls, key))
+        return found
+
+    def _get_all(self, *wanted: tuple[type, tuple[str, ...]]) -> list[Any]:
+        """The aggregates (class, natural key) wanted, None for those that do not exist; in
+        one round trip (domain.commands.loading)."""
+        return self._loader.load([(cls, cls.create_id(*key)) for cls, key in wanted])  # type: ignore[attr-defined]
 
     def _command(self, key: str, body: Callable[[], list[Any]]) -> int | None:
         """Run `body` (which returns changed aggregates), save, retry on conflicts.

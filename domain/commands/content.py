@@ -35,10 +35,13 @@ class ContentCommands(Commands):
     notification position of its last event, or None when nothing had to change. Commands
     on one repository take turns in this process (`Commands._command`)."""
 
-    def _live_repository(self, name: str, caller: Caller) -> list[Any]:
+    def _live_repository(
+        self, name: str, caller: Caller, repo: Repository | None | bool = False
+    ) -> list[Any]:
         """The aggregates that have to change for the repository to exist: itself, and its
-        namespace if that does not exist yet."""
-        repo = self._get(Repository, name)
+        namespace if that does not exist yet. `repo`: the repository as already loaded."""
+        if repo is False:
+            repo = self._get(Repository, name)
         if repo is None:
             return [self._missing_namespace(name, caller), Repository.create(name, *caller)]
         if not repo.alive:
@@ -70,14 +73,16 @@ class ContentCommands(Commands):
     # -- commands ----------------------------------------------------------------------------
     def link_blob(self, repository: str, digest: str, size: int, caller: Caller) -> int | None:
         def body() -> list[Any]:
-            link = self._get(BlobLink, repository, digest)
+            link, repo = self._get_all(
+                (BlobLink, (repository, digest)), (Repository, (repository,))
+            )
             if link is None:
                 link = BlobLink.create(repository, digest, size, *caller)
             elif not link.linked:
                 link.relink(*caller)
             else:
                 return []
-            return [*self._live_repository(repository, caller), link]
+            return [*self._live_repository(repository, caller, repo), link]
 
         return self._command(repository, body)
 
@@ -114,15 +119,18 @@ class ContentCommands(Commands):
         )
 
         def body() -> list[Any]:
-            changed: list[Any] = self._live_repository(repository, caller)
-            manifest = self._get(Manifest, repository, digest)
+            wanted: list[Any] = [(Repository, (repository,)), (Manifest, (repository, digest))]
+            if tag is not None:
+                wanted.append((Tag, (repository, tag)))
+            repo, manifest, *tag_found = self._get_all(*wanted)
+            tag_agg = tag_found[0] if tag_found else None
+            changed: list[Any] = self._live_repository(repository, caller, repo)
             if manifest is None:
                 changed.append(Manifest.create(repository, digest, **fields))
             elif not manifest.alive:
                 manifest.repush(**fields)
                 changed.append(manifest)
             if tag is not None:
-                tag_agg = self._get(Tag, repository, tag)
                 if tag_agg is None:
                     changed.append(Tag.create(repository, tag, digest, *caller))
                 elif tag_agg.digest != digest or _dangling(tag_agg, manifest):
