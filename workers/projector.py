@@ -21,6 +21,7 @@ from domain.errors import DatabaseUnavailable
 from domain.registry import Registry
 from projections.catalog import CHANNEL, VIEWS
 from projections.view import View
+from workers.statistics import YoungTables
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,10 @@ class ProjectionRunner:
         # The views' positions, read once per session: while this runner holds the lock,
         # nobody else moves them.
         self._positions: dict[str, int] | None = None
+        tables = [app.recorder.events_table_name]  # type: ignore[attr-defined]
+        if app.snapshots is not None:
+            tables.append(app.snapshots.recorder.events_table_name)  # type: ignore[attr-defined]
+        self.young = YoungTables([*tables, *(t for v in self.views for t in v.tables)])
 
     # -- one step ----------------------------------------------------------------------------
     def positions(self, conn: psycopg.Connection[Any]) -> dict[str, int]:
@@ -73,6 +78,7 @@ class ProjectionRunner:
         """Project the next batch of events; returns how many were read."""
         if self._positions is None:
             self._positions = self.positions(conn)
+            self.young.started_at(min(self._positions.values()))
         positions = self._positions
         start = min(positions.values())
         notifications = self.app.recorder.select_notifications(
@@ -98,6 +104,7 @@ class ProjectionRunner:
             cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(end)))
         for view in self.views:
             positions[view.name] = max(positions[view.name], end)
+        self.young.reached(conn, end)
         return len(notifications)
 
     # -- live --------------------------------------------------------------------------------
