@@ -241,9 +241,10 @@ def build_app(stack: Stack, close: Any = None) -> AccessLog:
         await database.start()
         await pool.open()
         await probe.start()
-        if workers:
-            await workers.start()
         await waiter.start()
+        if workers:
+            workers.runner.listeners.append(waiter.projected)
+            await workers.start()
         # in every API process: each holds the hash state of the sessions it opened
         purging = asyncio.create_task(
             purge_abandoned_uploads(store, settings.upload_ttl, settings.upload_purge_interval)

@@ -27,8 +27,10 @@ class PositionWaiter:
         self._waiters: list[tuple[int, asyncio.Future[bool]]] = []
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._listen())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._ready.wait(), 10)
@@ -65,6 +67,13 @@ class PositionWaiter:
                     lost = True
                 self._release()
                 await asyncio.sleep(0.5)
+
+    def projected(self, position: int) -> None:
+        """From a projection runner of this process (its thread): the views reached
+        `position`. The writes waiting for it go now, not when Postgres' notification of
+        the same comes back (which still moves the others' waiters, and this one's again)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._advance, position)
 
     def _release(self) -> None:
         """Let every waiting write go unconfirmed: no notification can come for now."""

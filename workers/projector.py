@@ -55,6 +55,9 @@ class ProjectionRunner:
         # The views' positions, read once per session: while this runner holds the lock,
         # nobody else moves them.
         self._positions: dict[str, int] | None = None
+        # told the position the views reached after each batch has committed (this
+        # process' read-your-writes waiter: no round trip through Postgres' notification)
+        self.listeners: list[Callable[[int], None]] = []
         tables = [app.recorder.events_table_name]  # type: ignore[attr-defined]
         if app.snapshots is not None:
             tables.append(app.snapshots.recorder.events_table_name)  # type: ignore[attr-defined]
@@ -104,6 +107,8 @@ class ProjectionRunner:
             cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(end)))
         for view in self.views:
             positions[view.name] = max(positions[view.name], end)
+        for listener in self.listeners:
+            listener(end)
         self.young.reached(conn, end)
         return len(notifications)
 
