@@ -46,16 +46,22 @@ def on_registry_error(request: Request[Any, Any, Any], exc: RegistryError) -> Re
     return _error(request, exc)
 
 
-def on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    """Litestar's own refusals (no route, wrong method, body too large…)."""
+def _v2_http_exception(exc: HTTPException) -> tuple[RegistryError, dict[str, str] | None]:
     status = exc.status_code
     code = _HTTP_CODES.get(status, "UNAVAILABLE" if status >= 500 else "BAD_REQUEST")
+    code = code if code in ERROR_CODES else "UNSUPPORTED"
+    return RegistryError(code, exc.detail, status=status), exc.headers
+
+
+def on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Litestar's own refusals (no route, wrong method, body too large…)."""
     if not _on_v2(request):
+        status = exc.status_code
+        code = _HTTP_CODES.get(status, "UNAVAILABLE" if status >= 500 else "BAD_REQUEST")
         if isinstance(exc, ValidationException):  # a query parameter or body of the wrong shape
             return failure(400, "INVALID_INPUT", _invalid(exc), exc.headers)
         return failure(status, code, exc.detail, exc.headers)
-    code = code if code in ERROR_CODES else "UNSUPPORTED"
-    return error_response(RegistryError(code, exc.detail, status=status), exc.headers)
+    return error_response(*_v2_http_exception(exc))
 
 
 def _invalid(exc: ValidationException) -> str:
@@ -68,26 +74,38 @@ def _invalid(exc: ValidationException) -> str:
     return "invalid input" + (": " + "; ".join(problems) if problems else "")
 
 
+def _busy() -> RegistryError:
+    return RegistryError("TOOMANYREQUESTS", "concurrent updates of the same object; retry")
+
+
 def on_contention(request: Request[Any, Any, Any], exc: ConcurrentUpdate) -> Response[Any]:
     """Retries were exhausted on a hot aggregate: ask the client to come back."""
-    busy = RegistryError("TOOMANYREQUESTS", "concurrent updates of the same object; retry")
-    return _error(request, busy, {"Retry-After": "1"})
+    return _error(request, _busy(), {"Retry-After": "1"})
+
+
+def _unavailable(services: Any, method: str, path: str, exc: Exception) -> RegistryError:
+    if connection_lost(exc):
+        services.database.failed(exc)
+    else:
+        log.warning("database error on %s %s: %s", method, path, exc)
+    return DatabaseUnavailable()
 
 
 def on_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """The database failed the request (its connection died, a pool wait or a lock ran
     out): 503 with Retry-After; a lost database closes the gate (it logs the outage once)."""
-    if connection_lost(exc):
-        request.app.state.services.database.failed(exc)
-    else:
-        log.warning("database error on %s %s: %s", request.method, request.url.path, exc)
-    return _error(request, DatabaseUnavailable())
+    services = request.app.state.services
+    return _error(request, _unavailable(services, request.method, request.url.path, exc))
+
+
+def _internal_error() -> RegistryError:
+    return RegistryError("UNAVAILABLE", "internal error", status=500)
 
 
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     if _on_v2(request):
-        return error_response(RegistryError("UNAVAILABLE", "internal error", status=500))
+        return error_response(_internal_error())
     return failure(500, "INTERNAL_ERROR", "internal error")
 
 
@@ -102,3 +120,20 @@ HANDLERS = {
     HTTPException: on_http_exception,
     Exception: on_unexpected,
 }
+
+
+def v2_failure(services: Any, method: str, path: str, exc: Exception) -> Response[Any]:
+    """What the handlers above answer on /v2 for `exc`, without a Request: for the fast
+    paths (api.v2.blob_fastpath), which run below Litestar. The handler is chosen as
+    Litestar chooses it: the nearest class in the exception's MRO."""
+    handler = next(HANDLERS[kind] for kind in type(exc).__mro__ if kind in HANDLERS)
+    if handler is on_registry_error:
+        return error_response(exc)  # type: ignore[arg-type]
+    if handler is on_contention:
+        return error_response(_busy(), {"Retry-After": "1"})
+    if handler is on_unavailable:
+        return error_response(_unavailable(services, method, path, exc))
+    if handler is on_http_exception:
+        return error_response(*_v2_http_exception(exc))  # type: ignore[arg-type]
+    log.exception("unhandled error on %s %s", method, path)
+    return error_response(_internal_error())

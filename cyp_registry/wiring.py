@@ -25,6 +25,7 @@ from api.auth.signing_keys import KeyRing
 from api.availability import DatabaseGate, guard_event_store
 from api.proxies import TrustedProxies
 from api.services import Services
+from api.v2.blob_fastpath import BlobFastPath
 from api.v2.fastpath import ManifestFastPath
 from cyp_registry import __version__, embedded, eventstore, logs
 from cyp_registry.settings import Settings
@@ -285,6 +286,7 @@ def build_app(stack: Stack, close: Any = None) -> AccessLog:
         relay_max_lag=settings.relay_max_lag,
         lifespan=[lifespan],
     )
-    # manifest GETs and HEADs with a token that grants them skip Litestar (api.v2.fastpath);
-    # the access log sees every request
-    return AccessLog(ManifestFastPath(create_app(services), services), trusted_proxies)
+    # manifest GETs and HEADs, blob HEADs and uploads with a token that grants them skip
+    # Litestar (api.v2.fastpath, api.v2.blob_fastpath); the access log sees every request
+    app = BlobFastPath(ManifestFastPath(create_app(services), services), services)
+    return AccessLog(app, trusted_proxies)

@@ -81,7 +81,7 @@ def test_a_line_per_request_with_its_user_and_request_id(text_server: RegistryPr
         line,
     ), line
 
-    # a HEAD through Litestar's handler (a digest reference; no body)
+    # a blob HEAD (the blob fast path's; no body)
     digest = got.headers["docker-content-digest"]
     head = httpx.head(
         f"{reg.url}/v2/logs/app/blobs/{digest}", headers={**bearer, "X-Request-Id": "h-1"}

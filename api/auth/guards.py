@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from litestar import Request
 
-from api.auth.jwts import ApiClaims, Grant
+from api.auth.jwts import ApiClaims, Grant, TokenCache
 from domain.caller import ANONYMOUS_ACTOR, Caller
 from domain.errors import RegistryError
 from domain.names import namespace_of
@@ -49,18 +49,25 @@ def _peer(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else ""
 
 
+def scope_client(scope: Any, proxies: Any) -> str:
+    """Who the client of an ASGI request is (see `client_address`), from its scope alone."""
+    cached = scope.get("cyp_client")
+    if cached is not None:
+        return cached
+    peer = scope.get("client")
+    found = peer[0] if peer else ""
+    if proxies:
+        forwarded = [v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for"]
+        found = proxies.client(found, forwarded)
+    scope["cyp_client"] = found
+    return found
+
+
 def client_address(request: Request[Any, Any, Any]) -> str:
     """Who the client is: the connection's peer, or what a trusted proxy says in
     `X-Forwarded-For` (`api.proxies`; uvicorn's own proxy handling is off). The one place:
     the throttle's key and every event's `client` come from here."""
-    cached = request.scope.get("cyp_client")
-    if cached is not None:
-        return cached
-    proxies = request.app.state.services.trusted_proxies
-    peer = _peer(request)
-    found = proxies.client(peer, request.headers.getall("x-forwarded-for", [])) if proxies else peer
-    request.scope["cyp_client"] = found  # type: ignore[typeddict-unknown-key]
-    return found
+    return scope_client(request.scope, request.app.state.services.trusted_proxies)
 
 
 def user_agent(request: Request[Any, Any, Any]) -> str:
@@ -108,15 +115,24 @@ def bearer_token(request: Request[Any, Any, Any]) -> str | None:
 
 def current_grant(request: Request[Any, Any, Any]) -> Grant | None:
     """The verified token of this request (None: no valid one)."""
-    cached = request.scope.get("cyp_grant")
+    return scope_grant(request.scope, request.app.state.services.token_cache)
+
+
+def scope_grant(scope: Any, cache: TokenCache | None) -> Grant | None:
+    """The verified token of an ASGI request, from its scope alone (the fast paths')."""
+    cached = scope.get("cyp_grant")
     if cached is not None:
         return cached
-    token = bearer_token(request)
+    token = None
+    for key, value in scope["headers"]:
+        if key == b"authorization":
+            token = bearer_of(value.decode("latin-1"))
+            break
     if token is None:
         return None
-    grant = request.app.state.services.token_cache.grant(token)
+    grant = cache.grant(token) if cache is not None else None
     if grant is not None:
-        request.scope["cyp_grant"] = grant  # type: ignore[typeddict-unknown-key]
+        scope["cyp_grant"] = grant
     return grant
 
 
@@ -127,7 +143,11 @@ def _resource(repository: str | None, actions: tuple[str, ...]) -> tuple[str, st
 
 
 def _caller(request: Request[Any, Any, Any], grant: Grant) -> Caller:
-    return Caller(actor=grant.subject or ANONYMOUS, client=client_address(request))
+    return scope_caller(request.scope, request.app.state.services.trusted_proxies, grant)
+
+
+def scope_caller(scope: Any, proxies: Any, grant: Grant) -> Caller:
+    return Caller(actor=grant.subject or ANONYMOUS, client=scope_client(scope, proxies))
 
 
 async def authenticate(request: Request[Any, Any, Any]) -> Caller:

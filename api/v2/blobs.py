@@ -3,7 +3,8 @@ of upload sessions, single-POST and monolithic uploads, and cross-repository mou
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterable
+from typing import Any, NamedTuple
 
 from litestar import Request, Response
 from litestar.response import Stream
@@ -13,7 +14,7 @@ from api.auth.principals import pull_namespaces
 from api.services import Services
 from api.v2.oci import (
     API_VERSION,
-    content_length,
+    declared_length,
     error_response,
     oci_response,
     parse_content_range,
@@ -53,6 +54,11 @@ def _blob_headers(digest: str, size: int) -> dict[str, str]:
 
 async def head(request: Request[Any, Any, Any], services: Services, name: str, digest: str):
     await authorize(request, name, PULL)
+    return await head_blob(services, name, digest)
+
+
+async def head_blob(services: Services, name: str, digest: str) -> Response[Any]:
+    """HEAD of a blob by a caller who may pull it (also api.v2.blob_fastpath's)."""
     size = await _locate(services, name, digest)
     # b"", not None: Litestar cannot render None as application/octet-stream (a 500).
     return Response(
@@ -169,6 +175,14 @@ def _mount_challenge(name: str, mount: str | None, source: str | None) -> tuple[
     return scope_of(name, PULL, PUSH), scope_of(source, PULL)
 
 
+class Body(NamedTuple):
+    """A request body to append to an upload, with what its headers say about it."""
+
+    chunks: AsyncIterable[bytes]
+    content_range: str | None = None
+    content_length: str | None = None
+
+
 async def start(request: Request[Any, Any, Any], services: Services, name: str):
     params = request.query_params
     mount, source = params.get("mount"), params.get("from")
@@ -176,13 +190,20 @@ async def start(request: Request[Any, Any, Any], services: Services, name: str):
     caller = await authorize(request, name, PUSH, challenged=challenged)
     if mount and await _mount(request, services, name, mount, source, caller):
         return _created(name, mount)
-    digest = params.get("digest")
+    return await open_upload(services, name, caller, params.get("digest"), Body(request.stream()))
+
+
+async def open_upload(
+    services: Services, name: str, caller: Caller, digest: str | None, body: Body
+) -> Response[Any]:
+    """A new upload (POST, no mount) by a caller who may push; with `digest`, the body is
+    the whole blob (also api.v2.blob_fastpath's)."""
     if digest:
         parse_digest(digest)
     upload_id = services.store.start_upload(name, caller.actor)  # capped: api.v2.routes
     if digest:  # single POST: the body is the whole blob
         try:
-            await services.store.append(upload_id, name, request.stream())
+            await services.store.append(upload_id, name, body.chunks)
             return await _finish(services, name, upload_id, digest, caller)
         finally:
             _discard(services, upload_id, name)
@@ -196,21 +217,19 @@ def _discard(services: Services, upload_id: str, name: str) -> None:
         pass
 
 
-async def _append(
-    request: Request[Any, Any, Any], services: Services, name: str, upload_id: str
-) -> int:
-    chunk = parse_content_range(request.headers.get("content-range"))
-    length = content_length(request)
+async def _append(services: Services, name: str, upload_id: str, body: Body) -> int:
+    chunk = parse_content_range(body.content_range)
+    length = declared_length(body.content_length)
     if chunk and length is not None and length != chunk[1] - chunk[0] + 1:
         # A chunk whose body is not the range it claims would shift every later offset.
         raise RegistryError(
             "RANGE_INVALID",
             "Content-Range does not match Content-Length",
-            {"Content-Range": request.headers["content-range"], "Content-Length": length},
+            {"Content-Range": body.content_range, "Content-Length": length},
         )
     try:
         return await services.store.append(
-            upload_id, name, request.stream(), chunk[0] if chunk else None
+            upload_id, name, body.chunks, chunk[0] if chunk else None
         )
     except UploadOffsetMismatch as exc:
         raise RegistryError(
@@ -218,19 +237,37 @@ async def _append(
         ) from None
 
 
+def _body(request: Request[Any, Any, Any]) -> Body:
+    headers = request.headers
+    return Body(request.stream(), headers.get("content-range"), headers.get("content-length"))
+
+
 async def patch(request: Request[Any, Any, Any], services: Services, name: str, upload_id: str):
     await authorize(request, name, PUSH)
-    size = await _append(request, services, name, upload_id)
+    return await append_chunk(services, name, upload_id, _body(request))
+
+
+async def append_chunk(services: Services, name: str, upload_id: str, body: Body) -> Response[Any]:
+    """PATCH of an upload by a caller who may push (also api.v2.blob_fastpath's)."""
+    size = await _append(services, name, upload_id, body)
     return oci_response(202, headers=_upload_headers(name, upload_id, size))
 
 
 async def put(request: Request[Any, Any, Any], services: Services, name: str, upload_id: str):
     caller = await authorize(request, name, PUSH)
     digest = request.query_params.get("digest")
+    return await close_upload(services, name, upload_id, digest, _body(request), caller)
+
+
+async def close_upload(
+    services: Services, name: str, upload_id: str, digest: str | None, body: Body, caller: Caller
+) -> Response[Any]:
+    """PUT of an upload (its last bytes, if any, and its digest) by a caller who may push
+    (also api.v2.blob_fastpath's)."""
     if not digest:
         raise RegistryError("DIGEST_INVALID", "digest query parameter missing")
     parse_digest(digest)
-    await _append(request, services, name, upload_id)
+    await _append(services, name, upload_id, body)
     return await _finish(services, name, upload_id, digest, caller)
 
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import psycopg
 
-from api.auth.guards import bearer_of
+from api.auth.guards import scope_grant
+from api.auth.jwts import Grant
 from api.services import Services
 from api.v2.manifests import find_manifest, manifest_bytes
 from api.v2.oci import API_VERSION
@@ -27,7 +28,30 @@ _PULL = ("pull",)
 _VERSION = [(k.lower().encode(), v.encode()) for k, v in API_VERSION.items()]
 
 
-class ManifestFastPath:
+def plain_path(scope: Any) -> str | None:
+    """The path of a request the fast paths may answer: one whose raw path has no escaped
+    character and no `//` (the handlers see the path as the client sent it, api.v2.routes),
+    else None."""
+    raw = scope.get("raw_path")
+    if not raw or b"%" in raw or b"//" in raw or not raw.isascii():
+        return None
+    return raw.decode("ascii")
+
+
+def granted(scope: Any, services: Services, name: str, actions: tuple[str, ...]) -> Grant | None:
+    """The request's verified token if it grants `actions` on repository `name` (left in
+    the scope as api.auth.current_grant does: the access log's user), else None."""
+    grant = scope_grant(scope, services.token_cache)
+    if grant is None or not grant.allows("repository", name, actions):
+        return None
+    return grant
+
+
+class FastPath:
+    """An ASGI wrapper that answers some requests itself and passes the rest to `app`."""
+
+    methods: tuple[str, ...] = ()
+
     def __init__(self, app: Any, services: Services) -> None:
         self.app = app
         self.services = services
@@ -36,31 +60,29 @@ class ManifestFastPath:
         return getattr(self.app, name)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            if await self._answer(scope, send):
+        if scope["type"] == "http" and scope["method"] in self.methods:
+            if await self._answer(scope, receive, send):
                 return
         await self.app(scope, receive, send)
 
-    async def _answer(self, scope: Any, send: Any) -> bool:
-        raw = scope.get("raw_path") or b""
-        if b"%" in raw or b"//" in raw or scope.get("query_string"):
+    async def _answer(self, scope: Any, receive: Any, send: Any) -> bool:
+        """Answer the request and say True, or say False (having sent nothing, read nothing)."""
+        raise NotImplementedError
+
+
+class ManifestFastPath(FastPath):
+    methods = ("GET", "HEAD")
+
+    async def _answer(self, scope: Any, receive: Any, send: Any) -> bool:
+        path = plain_path(scope)
+        if path is None or scope.get("query_string"):
             return False
-        match = _MANIFEST.fullmatch(scope["path"])
+        match = _MANIFEST.fullmatch(path)
         if match is None:
             return False
         name, reference = match.groups()
-        if not is_valid_name(name):
+        if not is_valid_name(name) or granted(scope, self.services, name, _PULL) is None:
             return False
-        token = None
-        for key, value in scope["headers"]:
-            if key == b"authorization":
-                token = bearer_of(value.decode("latin-1"))
-                break
-        cache = self.services.token_cache
-        grant = cache.grant(token) if token and cache is not None else None
-        if grant is None or not grant.allows("repository", name, _PULL):
-            return False
-        scope["cyp_grant"] = grant  # as api.auth.current_grant does: the access log's user
         try:
             found = await find_manifest(self.services, name, reference)
             body = (

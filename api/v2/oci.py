@@ -90,7 +90,11 @@ def parse_range(value: str, size: int) -> tuple[int, int]:
 
 def content_length(request: Request[Any, Any, Any]) -> int | None:
     """The declared body length, if there is a well-formed one."""
-    declared = request.headers.get("content-length")
+    return declared_length(request.headers.get("content-length"))
+
+
+def declared_length(declared: str | None) -> int | None:
+    """The length a Content-Length header value declares, if it is a well-formed one."""
     if declared is None or _NUMBER.fullmatch(declared) is None:
         return None
     return _number(declared)

@@ -89,6 +89,15 @@ _route(r"(?P<name>.+)/blobs/(?P<digest>[^/]+)", GET=blobs.get, HEAD=blobs.head, 
 _route(r"(?P<name>.+)/referrers/(?P<digest>[^/]+)", GET=_referrers)
 
 
+def route(path: str) -> tuple[dict[str, Handler], dict[str, str]] | None:
+    """The handlers (by method) and parameters of the first route the path after /v2/ takes."""
+    for pattern, methods in _ROUTES:
+        match = pattern.fullmatch(path)
+        if match is not None:
+            return methods, match.groupdict()
+    return None
+
+
 def _query_text(request: Request[Any, Any, Any], key: str) -> str:
     """A text query parameter as Postgres can compare it: cut at the first NUL, which no
     name or tag contains (and which sorts below every other character, so the order holds)."""
@@ -109,31 +118,39 @@ async def _dispatch(request: Request[Any, Any, Any], rest: str) -> Response[Any]
     services: Services = request.app.state.services
     path = _requested_path(request, rest)
     try:
-        for pattern, methods in _ROUTES:
-            match = pattern.fullmatch(path)
-            if match is None:
-                continue
+        found = route(path)
+        if found is not None:
+            methods, params = found
             handler = methods.get(request.method)
             if handler is None:
                 await authenticate(request)
                 raise RegistryError("UNSUPPORTED", "method not allowed", status=405)
-            params = match.groupdict()
             if not is_valid_name(params["name"]):
                 await authenticate(request)  # nobody unauthenticated learns what is invalid
                 check_name(params["name"])
             return await handler(request, services, **params)
         await authenticate(request)
         raise RegistryError("NAME_UNKNOWN", "unknown endpoint", {"path": f"/v2/{path}"})
-    except RegistryError as exc:
+    except REFUSED as exc:
+        return refusal(exc)
+
+
+# What a /v2 handler answers itself (the rest goes to api.errors, through Litestar).
+REFUSED = (RegistryError, UploadUnknown, TooManyUploads, UploadBusy)
+
+
+def refusal(exc: Exception) -> Response[Any]:
+    """The answer to one of the REFUSED errors."""
+    if isinstance(exc, RegistryError):
         return error_response(exc)
-    except UploadUnknown:
+    if isinstance(exc, UploadUnknown):
         return error_response(RegistryError("BLOB_UPLOAD_UNKNOWN"))
-    except TooManyUploads as exc:  # sessions free up as uploads finish or are purged
+    if isinstance(exc, TooManyUploads):  # sessions free up as uploads finish or are purged
         full = RegistryError("TOOMANYREQUESTS", str(exc), {"per": exc.kind, "limit": exc.limit})
         return error_response(full, {"Retry-After": "10"})
-    except UploadBusy:  # another request (its client maybe dead) still writes the upload
-        busy = RegistryError("TOOMANYREQUESTS", "another request is writing this upload")
-        return error_response(busy, {"Retry-After": "1"})
+    # UploadBusy: another request (its client maybe dead) still writes the upload
+    busy = RegistryError("TOOMANYREQUESTS", "another request is writing this upload")
+    return error_response(busy, {"Retry-After": "1"})
 
 
 async def _refusal(request: Request[Any, Any, Any]) -> Response[Any] | None:
