@@ -91,7 +91,10 @@ class Services:
 
     async def command(self, fn: Callable[..., int | None], *args: Any) -> int | None:
         """Run a (synchronous) domain command, then wait until the views have its events."""
-        position = await anyio.to_thread.run_sync(fn, *args)
+        return await self.settled(await anyio.to_thread.run_sync(fn, *args))
+
+    async def settled(self, position: int | None) -> int | None:
+        """Wait until the views have the events of a command that ran (up to `position`)."""
         await self.waiter.wait(position, self.write_wait)
         return position
 

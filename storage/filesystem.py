@@ -26,9 +26,10 @@ import shutil
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import anyio.to_thread
 
@@ -36,6 +37,7 @@ from storage.errors import DigestMismatch, UploadBusy, UploadOffsetMismatch, Upl
 from storage.page_cache import CachedFile, RecentWrites, default_budget
 from storage.sessions import OpenUploads, Session
 
+T = TypeVar("T")
 CHUNK = 1024 * 1024
 SMALL = 256 * 1024
 # An upload's data is synced in the background every 8 MiB it grows (however it arrives:
@@ -359,11 +361,24 @@ class FilesystemStore:
 
         On a digest mismatch the upload stays open, so the client may retry or cancel.
         """
+        size, _ = await self.finish_then(upload_id, repository, digest, lambda size: None)
+        return size
+
+    async def finish_then(
+        self, upload_id: str, repository: str, digest: str, then: Callable[[int], T]
+    ) -> tuple[int, T]:
+        """`finish`, then `then(size)` in the same worker thread (a command that records the
+        blob: one hand-off to a thread and back per upload, not two); its size and result."""
         async with self._writing(upload_id):
             session = self.sessions.get(upload_id)
             if session is not None and session.cached is not None:
                 await self._settled(session.cached)
-            return await anyio.to_thread.run_sync(self._finish, upload_id, repository, digest)
+
+            def finished() -> tuple[int, T]:
+                size = self._finish(upload_id, repository, digest)
+                return size, then(size)
+
+            return await anyio.to_thread.run_sync(finished)
 
     def purge_stale_uploads(self, older_than: float) -> int:
         """Remove upload sessions untouched for `older_than` seconds (abandoned, or their

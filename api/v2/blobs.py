@@ -158,11 +158,15 @@ async def _finish(
     services: Services, name: str, upload_id: str, digest: str, caller: Caller
 ) -> Response[Any]:
     parse_digest(digest)
+
+    def link(size: int) -> int | None:  # in the thread that moved the blob into place
+        return services.registry.link_blob(name, digest, size, caller)
+
     try:
-        size = await services.store.finish(upload_id, name, digest)
+        _, position = await services.store.finish_then(upload_id, name, digest, link)
     except DigestMismatch:
         raise RegistryError("DIGEST_INVALID", detail={"digest": digest}) from None
-    await _link(services, name, digest, size, caller)
+    await services.settled(position)
     return _created(name, digest)
 
 

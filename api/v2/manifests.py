@@ -106,10 +106,12 @@ async def put(request: Request[Any, Any, Any], services: Services, name: str, re
     missing += await _missing(services, name, info.referenced_manifests(), "manifest")
     if missing:
         raise RegistryError("MANIFEST_BLOB_UNKNOWN", detail={"digests": missing})
-    await anyio.to_thread.run_sync(services.store.put_bytes, digest, body)
-    await services.command(
-        services.registry.push_manifest, name, digest, len(body), info, tag, caller
-    )
+
+    def store_and_push() -> int | None:  # one hand-off to a thread and back, not two
+        services.store.put_bytes(digest, body)
+        return services.registry.push_manifest(name, digest, len(body), info, tag, caller)
+
+    await services.settled(await anyio.to_thread.run_sync(store_and_push))
     headers = {"Location": f"/v2/{name}/manifests/{digest}", "Docker-Content-Digest": digest}
     if info.subject:
         headers["OCI-Subject"] = info.subject
