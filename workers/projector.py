@@ -86,11 +86,19 @@ class ProjectionRunner:
             # Views are derived data: rows and position commit (or vanish) together, and a
             # lost commit is projected again, so the commit need not wait for the WAL flush.
             cur.execute("SET LOCAL synchronous_commit = off")
-            for notification in notifications:
-                event = self.app.mapper.to_domain_event(notification)
-                for view in self.views:
-                    if notification.id > positions[view.name]:
-                        view.apply(cur, event, notification.id)
+            to_event = self.app.mapper.to_domain_event
+            items = [(to_event(n), n.id) for n in notifications]
+            for view in self.views:
+                # (views are independent: each reads only its own tables)
+                mine = [item for item in items if item[1] > positions[view.name]]
+                if not mine:
+                    continue
+                apply_batch = getattr(view, "apply_batch", None)
+                if apply_batch is not None:  # set-based: a statement per run of a kind
+                    apply_batch(cur, mine)
+                else:
+                    for event, position in mine:
+                        view.apply(cur, event, position)
             cur.execute(
                 "UPDATE view_positions SET position = %s WHERE view = ANY(%s) AND position < %s",
                 (end, [v.name for v in self.views], end),
