@@ -36,14 +36,12 @@ def apply_batch(cur: Any, items: Sequence[batch.Item]) -> None:
             rows = batch.first_by(run, lambda e: (e.repository, e.digest))
             cur.execute(
                 _LINK,
-                (
-                    _LINKED.param(
-                        (e.repository, e.digest, e.size, e.timestamp, e.actor) for e, _ in rows
-                    ),
+                _LINKED.params(
+                    (e.repository, e.digest, e.size, e.timestamp, e.actor) for e, _ in rows
                 ),
             )
         elif kind == "unlink":
-            cur.execute(_UNLINK, (_KEYS.param((e.repository, e.digest) for e, _ in run),))
+            cur.execute(_UNLINK, _KEYS.params((e.repository, e.digest) for e, _ in run))
         else:
             cur.execute(_DROP, ([e.name for e, _ in run],))
 

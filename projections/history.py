@@ -72,7 +72,7 @@ def _row(event: Any, position: int) -> tuple[Any, ...]:
 def apply_batch(cur: Any, items: Sequence[batch.Item]) -> None:
     """Every event is one row: the whole batch in one statement."""
     if items:
-        cur.execute(_INSERT, (_ROWS.param(_row(e, p) for e, p in items),))
+        cur.execute(_INSERT, _ROWS.params(_row(e, p) for e, p in items))
 
 
 apply = batch.apply_one(apply_batch)

@@ -67,7 +67,8 @@ _KEYS = batch.Rows("repository text, digest text")
 # Image manifests pushed and tags set, in one statement. A tag takes its manifest's row as
 # it was when the tag was set: the row that was there before the batch, else the one a push
 # earlier in the run adds (the main query does not see the rows `added` inserts). As the
-# tags view: the tag exists even if its manifest were unknown here.
+# tags view: the tag exists even if its manifest were unknown here. (Each tag looks up its
+# manifest by key: LIMIT 1 keeps that an index probe, never a scan of the table to join.)
 _CONTENT = f"""
 WITH pushed AS (
     SELECT * FROM {_PUSHED.sql}
@@ -84,7 +85,8 @@ SELECT t.repository, t.tag, t.digest,
     CASE WHEN m.digest IS NULL THEN coalesce(p.size, 0) ELSE m.size END,
     t.updated_at, t.updated_by
 FROM {_TAGGED.sql}
-LEFT JOIN image_manifests m ON m.repository = t.repository AND m.digest = t.digest
+LEFT JOIN LATERAL (SELECT * FROM image_manifests m WHERE m.repository = t.repository
+    AND m.digest = t.digest LIMIT 1) AS m ON true
 LEFT JOIN pushed p ON p.repository = t.repository AND p.digest = t.digest
     AND p.position < t.position
 ON CONFLICT (repository, tag) DO UPDATE SET digest = EXCLUDED.digest,
@@ -108,11 +110,11 @@ def _content(cur: Any, run: list[batch.Item]) -> None:
     cur.execute(
         _CONTENT,
         (
-            _PUSHED.param(
+            *_PUSHED.params(
                 (e.repository, e.digest, e.media_type, e.artifact_type, _total(e), p)
                 for e, p in pushed
             ),
-            _TAGGED.param(
+            *_TAGGED.params(
                 (e.repository, e.tag, e.to_digest, e.timestamp, e.actor, p) for e, p in tagged
             ),
         ),
@@ -138,11 +140,11 @@ def apply_batch(cur: Any, items: Sequence[batch.Item]) -> None:
                     ),
                 )
         elif kind == "untag":
-            cur.execute(_UNTAG, (_TAGS.param((e.repository, e.tag) for e, _ in run),))
+            cur.execute(_UNTAG, _TAGS.params((e.repository, e.tag) for e, _ in run))
         elif kind == "delete":
-            keys = _KEYS.param((e.repository, e.digest) for e, _ in run)
+            keys = _KEYS.params((e.repository, e.digest) for e, _ in run)
             for sql in _DELETE:
-                cur.execute(sql, (keys,))
+                cur.execute(sql, keys)
         else:
             names = [e.name for e, _ in run]
             for sql in _DROP:

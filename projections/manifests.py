@@ -59,9 +59,9 @@ def apply_batch(cur: Any, items: Sequence[batch.Item]) -> None:
     for kind, run in batch.runs(items, _kind):
         if kind == "push":
             rows = batch.first_by(run, lambda e: (e.repository, e.digest))
-            cur.execute(_PUSH, (_PUSHED.param(_row(e) for e, _ in rows),))
+            cur.execute(_PUSH, _PUSHED.params(_row(e) for e, _ in rows))
         elif kind == "delete":
-            cur.execute(_DELETE, (_KEYS.param((e.repository, e.digest) for e, _ in run),))
+            cur.execute(_DELETE, _KEYS.params((e.repository, e.digest) for e, _ in run))
         else:
             cur.execute(_DROP, ([e.name for e, _ in run],))
 

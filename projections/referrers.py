@@ -44,9 +44,9 @@ def apply_batch(cur: Any, items: Sequence[batch.Item]) -> None:
             about = [(e, p) for e, p in run if e.subject is not None]
             rows = batch.first_by(about, lambda e: (e.repository, e.subject, e.digest))
             if rows:
-                cur.execute(_PUSH, (_PUSHED.param(_row(e) for e, _ in rows),))
+                cur.execute(_PUSH, _PUSHED.params(_row(e) for e, _ in rows))
         elif kind == "delete":
-            cur.execute(_DELETE, (_KEYS.param((e.repository, e.digest) for e, _ in run),))
+            cur.execute(_DELETE, _KEYS.params((e.repository, e.digest) for e, _ in run))
         else:
             cur.execute(_DROP, ([e.name for e, _ in run],))
 

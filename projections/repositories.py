@@ -41,13 +41,13 @@ def apply_batch(cur: Any, items: Sequence[batch.Item]) -> None:
     for kind, run in batch.runs(items, _kind):
         if kind == "create":
             rows = batch.first_by(run, lambda e: e.name)
-            created = _CREATED.param((e.name, e.timestamp, e.actor, e.timestamp) for e, _ in rows)
-            cur.execute(_CREATE, (created,))
+            created = _CREATED.params((e.name, e.timestamp, e.actor, e.timestamp) for e, _ in rows)
+            cur.execute(_CREATE, created)
         elif kind == "delete":
             cur.execute(_DELETE, ([e.name for e, _ in run],))
         else:  # each sets the time: the last of a repository's is its time
             rows = batch.last_by(run, lambda e: e.repository)
-            cur.execute(_TOUCH, (_TOUCHED.param((e.repository, e.timestamp) for e, _ in rows),))
+            cur.execute(_TOUCH, _TOUCHED.params((e.repository, e.timestamp) for e, _ in rows))
 
 
 apply = batch.apply_one(apply_batch)

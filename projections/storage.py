@@ -97,11 +97,11 @@ def apply_batch(cur: Any, items: Sequence[batch.Item]) -> None:
     for kind, run in batch.runs(items, _kind):
         if kind == "ref":
             rows = batch.first_by(run, lambda e: (e.repository, _ref(e), e.digest))
-            refs = _REFS.param((e.repository, _ref(e), e.digest, e.size, p) for e, p in rows)
-            cur.execute(_REF, (refs,))
+            refs = _REFS.params((e.repository, _ref(e), e.digest, e.size, p) for e, p in rows)
+            cur.execute(_REF, refs)
         elif kind == "unref":
-            unrefs = _UNREFS.param((e.repository, _unref(e), e.digest, p) for e, p in run)
-            cur.execute(_UNREF, (unrefs,))
+            unrefs = _UNREFS.params((e.repository, _unref(e), e.digest, p) for e, p in run)
+            cur.execute(_UNREF, unrefs)
         else:
             cur.execute(_DROP, ([e.name for e, _ in run],))
 

@@ -46,17 +46,15 @@ def apply_batch(cur: Any, items: Sequence[batch.Item]) -> None:
             rows = batch.last_by(run, lambda e: (e.repository, e.tag))
             cur.execute(
                 _SET,
-                (
-                    _SETS.param(
-                        (e.repository, e.tag, e.to_digest, e.timestamp, e.actor) for e, _ in rows
-                    ),
+                _SETS.params(
+                    (e.repository, e.tag, e.to_digest, e.timestamp, e.actor) for e, _ in rows
                 ),
             )
         elif kind == "delete":
-            cur.execute(_DELETE, (_TAGS.param((e.repository, e.tag) for e, _ in run),))
+            cur.execute(_DELETE, _TAGS.params((e.repository, e.tag) for e, _ in run))
         elif kind == "delete manifest":
-            keys = _MANIFESTS.param((e.repository, e.digest) for e, _ in run)
-            cur.execute(_DELETE_MANIFEST, (keys,))
+            keys = _MANIFESTS.params((e.repository, e.digest) for e, _ in run)
+            cur.execute(_DELETE_MANIFEST, keys)
         else:
             cur.execute(_DROP, ([e.name for e, _ in run],))
 
