@@ -2,28 +2,51 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from domain.content import BlobLink, Repository
+from projections import batch
 
 name = "blob_links"
 tables = ("blob_links",)
+_kind = batch.Kinds(
+    {
+        BlobLink.Linked: "link",
+        BlobLink.Relinked: "link",
+        BlobLink.Unlinked: "unlink",
+        Repository.Deleted: "drop",
+    }
+)
+_LINKED = batch.Rows(
+    "repository text, digest text, size bigint, linked_at timestamptz, linked_by text"
+)
+_KEYS = batch.Rows("repository text, digest text")
+_LINK = (
+    "INSERT INTO blob_links (repository, digest, size, linked_at, linked_by)"
+    f" SELECT * FROM {_LINKED.sql} ON CONFLICT (repository, digest) DO NOTHING"
+)
+_UNLINK = f"DELETE FROM blob_links WHERE (repository, digest) IN (SELECT * FROM {_KEYS.sql})"
+_DROP = "DELETE FROM blob_links WHERE repository = ANY(%s::text[])"
 
 
-def apply(cur: Any, event: Any, position: int) -> None:
-    if isinstance(event, BlobLink.Linked | BlobLink.Relinked):
-        cur.execute(
-            "INSERT INTO blob_links (repository, digest, size, linked_at, linked_by)"
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (repository, digest) DO NOTHING",
-            (event.repository, event.digest, event.size, event.timestamp, event.actor),
-        )
-    elif isinstance(event, BlobLink.Unlinked):
-        cur.execute(
-            "DELETE FROM blob_links WHERE repository = %s AND digest = %s",
-            (event.repository, event.digest),
-        )
-    elif isinstance(event, Repository.Deleted):
-        cur.execute("DELETE FROM blob_links WHERE repository = %s", (event.name,))
+def apply_batch(cur: Any, items: Sequence[batch.Item]) -> None:
+    for kind, run in batch.runs(items, _kind):
+        if kind == "link":
+            rows = batch.first_by(run, lambda e: (e.repository, e.digest))
+            cur.execute(
+                _LINK,
+                _LINKED.params(
+                    (e.repository, e.digest, e.size, e.timestamp, e.actor) for e, _ in rows
+                ),
+            )
+        elif kind == "unlink":
+            cur.execute(_UNLINK, _KEYS.params((e.repository, e.digest) for e, _ in run))
+        else:
+            cur.execute(_DROP, ([e.name for e, _ in run],))
+
+
+apply = batch.apply_one(apply_batch)
 
 
 async def is_linked(conn: Any, repository: str, digest: str) -> bool:

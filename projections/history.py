@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from psycopg.types.json import Jsonb
+import msgspec
 
 from domain.caller import SYSTEM_ACTOR
 from domain.documents import IDENTITY, bounded, event_fields, event_kind
 from domain.names import namespace_of
+from projections import batch
 
 name = "history"
 tables = ("history",)
@@ -35,31 +37,45 @@ def _subject(kind: str, fields: dict[str, Any]) -> tuple[str | None, str | None]
     return None, namespace if isinstance(namespace, str) and namespace else None
 
 
-def apply(cur: Any, event: Any, position: int) -> None:
+_ROWS = batch.Rows(
+    "position bigint, occurred_at timestamptz, type text, actor text, client text,"
+    " repository text, tag text, digest text, details jsonb, namespace text"
+)
+_INSERT = (
+    "INSERT INTO history (position, occurred_at, type, actor, client, repository, tag,"
+    f" digest, details, namespace) SELECT * FROM {_ROWS.sql} ON CONFLICT (position) DO NOTHING"
+)
+
+
+def _row(event: Any, position: int) -> tuple[Any, ...]:
     fields = event_fields(event)
     kind = event_kind(event)
     repository, namespace = _subject(kind, fields)
     digest = fields.get("digest", fields.get("to_digest"))
     details = {k: v for k, v in fields.items() if k not in _COLUMNS}
-    fitted = bounded(details, DETAILS_LIMIT)
-    details = fitted.document if fitted is not None else {"truncated": True}
-    cur.execute(
-        "INSERT INTO history (position, occurred_at, type, actor, client, repository, tag,"
-        " digest, details, namespace) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT (position) DO NOTHING",
-        (
-            position,
-            event.timestamp,
-            kind,
-            fields.get("actor", SYSTEM_ACTOR),
-            fields.get("client", ""),
-            repository,
-            fields.get("tag"),
-            digest,
-            Jsonb(details),
-            namespace,
-        ),
+    fitted = bounded(details, DETAILS_LIMIT)  # (its JSON goes as it is: not encoded again)
+    document = msgspec.Raw(fitted.json) if fitted is not None else {"truncated": True}
+    return (
+        position,
+        event.timestamp,
+        kind,
+        fields.get("actor", SYSTEM_ACTOR),
+        fields.get("client", ""),
+        repository,
+        fields.get("tag"),
+        digest,
+        document,
+        namespace,
     )
+
+
+def apply_batch(cur: Any, items: Sequence[batch.Item]) -> None:
+    """Every event is one row: the whole batch in one statement."""
+    if items:
+        cur.execute(_INSERT, _ROWS.params(_row(e, p) for e, p in items))
+
+
+apply = batch.apply_one(apply_batch)
 
 
 # -- queries (GET /api/history and its live stream) ----------------------------------------

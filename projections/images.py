@@ -10,12 +10,13 @@ own manifest sizes rather than reading the manifests view, so it can be replayed
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from domain.content import Manifest, Repository, Tag
 from domain.manifests import image_size
-from projections import keyset
+from projections import batch, keyset
 
 name = "images"
 tables = ("images", "image_manifests")
@@ -25,59 +26,132 @@ def _total(event: Any) -> int:
     return image_size(event.size, event.config, event.layers)
 
 
-def apply(cur: Any, event: Any, position: int) -> None:
-    if isinstance(event, Manifest.Pushed | Manifest.Repushed):
-        children = [child["digest"] for child in event.manifests]
-        cur.execute(
-            "INSERT INTO image_manifests (repository, digest, media_type, artifact_type, size)"
-            " VALUES (%s, %s, %s, %s, %s + (SELECT coalesce(sum(size), 0) FROM image_manifests"
-            " WHERE repository = %s AND digest = ANY(%s::text[])))"
-            " ON CONFLICT (repository, digest) DO NOTHING",
-            (
-                event.repository,
-                event.digest,
-                event.media_type,
-                event.artifact_type,
-                _total(event),
-                event.repository,
-                children,
+_kinds = batch.Kinds(
+    {
+        Manifest.Pushed: "content",
+        Manifest.Repushed: "content",
+        Tag.Created: "content",
+        Tag.Moved: "content",
+        Tag.Deleted: "untag",
+        Manifest.Deleted: "delete",
+        Repository.Deleted: "drop",
+    }
+)
+
+
+def _kind(event: Any) -> str | None:
+    """An index is projected alone: its size adds its platforms', which must be here."""
+    kind = _kinds(event)
+    if kind == "content" and isinstance(event, Manifest.Pushed | Manifest.Repushed):
+        return "index" if event.manifests else kind
+    return kind
+
+
+_INDEX = (
+    "INSERT INTO image_manifests (repository, digest, media_type, artifact_type, size)"
+    " VALUES (%s, %s, %s, %s, %s + (SELECT coalesce(sum(size), 0) FROM image_manifests"
+    " WHERE repository = %s AND digest = ANY(%s::text[])))"
+    " ON CONFLICT (repository, digest) DO NOTHING"
+)
+_PUSHED = batch.Rows(
+    "repository text, digest text, media_type text, artifact_type text, size bigint,"
+    " position bigint"
+)
+_TAGGED = batch.Rows(
+    "repository text, tag text, digest text, updated_at timestamptz, updated_by text,"
+    " position bigint",
+    alias="t",
+)
+_TAGS = batch.Rows("repository text, tag text")
+_KEYS = batch.Rows("repository text, digest text")
+# Image manifests pushed and tags set, in one statement. A tag takes its manifest's row as
+# it was when the tag was set: the row that was there before the batch, else the one a push
+# earlier in the run adds (the main query does not see the rows `added` inserts). As the
+# tags view: the tag exists even if its manifest were unknown here. (Each tag looks up its
+# manifest by key: LIMIT 1 keeps that an index probe, never a scan of the table to join.)
+_CONTENT = f"""
+WITH pushed AS (
+    SELECT * FROM {_PUSHED.sql}
+), added AS (
+    INSERT INTO image_manifests (repository, digest, media_type, artifact_type, size)
+        SELECT repository, digest, media_type, artifact_type, size FROM pushed
+        ON CONFLICT (repository, digest) DO NOTHING
+)
+INSERT INTO images (repository, tag, digest, media_type, artifact_type, size, updated_at,
+    updated_by)
+SELECT t.repository, t.tag, t.digest,
+    CASE WHEN m.digest IS NULL THEN coalesce(p.media_type, '') ELSE m.media_type END,
+    CASE WHEN m.digest IS NULL THEN p.artifact_type ELSE m.artifact_type END,
+    CASE WHEN m.digest IS NULL THEN coalesce(p.size, 0) ELSE m.size END,
+    t.updated_at, t.updated_by
+FROM {_TAGGED.sql}
+LEFT JOIN LATERAL (SELECT * FROM image_manifests m WHERE m.repository = t.repository
+    AND m.digest = t.digest LIMIT 1) AS m ON true
+LEFT JOIN pushed p ON p.repository = t.repository AND p.digest = t.digest
+    AND p.position < t.position
+ON CONFLICT (repository, tag) DO UPDATE SET digest = EXCLUDED.digest,
+    media_type = EXCLUDED.media_type, artifact_type = EXCLUDED.artifact_type,
+    size = EXCLUDED.size, updated_at = EXCLUDED.updated_at, updated_by = EXCLUDED.updated_by
+"""
+_UNTAG = f"DELETE FROM images WHERE (repository, tag) IN (SELECT * FROM {_TAGS.sql})"
+# a manifest's tags go with it, as in the tags view
+_DELETE = [
+    f"DELETE FROM {table} WHERE (repository, digest) IN (SELECT * FROM {_KEYS.sql})"
+    for table in tables
+]
+_DROP = [f"DELETE FROM {table} WHERE repository = ANY(%s::text[])" for table in tables]
+
+
+def _content(cur: Any, run: list[batch.Item]) -> None:
+    manifests = [(e, p) for e, p in run if isinstance(e, Manifest.Pushed | Manifest.Repushed)]
+    pushed = batch.first_by(manifests, lambda e: (e.repository, e.digest))
+    tags = [(e, p) for e, p in run if not isinstance(e, Manifest.Pushed | Manifest.Repushed)]
+    tagged = batch.last_by(tags, lambda e: (e.repository, e.tag))  # each overwrites its row
+    cur.execute(
+        _CONTENT,
+        (
+            *_PUSHED.params(
+                (e.repository, e.digest, e.media_type, e.artifact_type, _total(e), p)
+                for e, p in pushed
             ),
-        )
-    elif isinstance(event, Tag.Created | Tag.Moved):
-        # As the tags view: the tag exists even if its manifest were unknown here.
-        cur.execute(
-            "INSERT INTO images (repository, tag, digest, media_type, artifact_type, size,"
-            " updated_at, updated_by)"
-            " SELECT %s, %s, %s, coalesce(m.media_type, ''), m.artifact_type,"
-            " coalesce(m.size, 0), %s, %s FROM (SELECT 1) AS one LEFT JOIN image_manifests m"
-            " ON m.repository = %s AND m.digest = %s"
-            " ON CONFLICT (repository, tag) DO UPDATE SET digest = EXCLUDED.digest,"
-            " media_type = EXCLUDED.media_type, artifact_type = EXCLUDED.artifact_type,"
-            " size = EXCLUDED.size, updated_at = EXCLUDED.updated_at,"
-            " updated_by = EXCLUDED.updated_by",
-            (
-                event.repository,
-                event.tag,
-                event.to_digest,
-                event.timestamp,
-                event.actor,
-                event.repository,
-                event.to_digest,
+            *_TAGGED.params(
+                (e.repository, e.tag, e.to_digest, e.timestamp, e.actor, p) for e, p in tagged
             ),
-        )
-    elif isinstance(event, Tag.Deleted):
-        cur.execute(
-            "DELETE FROM images WHERE repository = %s AND tag = %s", (event.repository, event.tag)
-        )
-    elif isinstance(event, Manifest.Deleted):
-        for table in tables:  # its tags go with it, as in the tags view
-            cur.execute(
-                f"DELETE FROM {table} WHERE repository = %s AND digest = %s",
-                (event.repository, event.digest),
-            )
-    elif isinstance(event, Repository.Deleted):
-        for table in tables:
-            cur.execute(f"DELETE FROM {table} WHERE repository = %s", (event.name,))
+        ),
+    )
+
+
+def apply_batch(cur: Any, items: Sequence[batch.Item]) -> None:
+    for kind, run in batch.runs(items, _kind):
+        if kind == "content":
+            _content(cur, run)
+        elif kind == "index":
+            for e, _ in run:
+                cur.execute(
+                    _INDEX,
+                    (
+                        e.repository,
+                        e.digest,
+                        e.media_type,
+                        e.artifact_type,
+                        _total(e),
+                        e.repository,
+                        [child["digest"] for child in e.manifests],
+                    ),
+                )
+        elif kind == "untag":
+            cur.execute(_UNTAG, _TAGS.params((e.repository, e.tag) for e, _ in run))
+        elif kind == "delete":
+            keys = _KEYS.params((e.repository, e.digest) for e, _ in run)
+            for sql in _DELETE:
+                cur.execute(sql, keys)
+        else:
+            names = [e.name for e, _ in run]
+            for sql in _DROP:
+                cur.execute(sql, (names,))
+
+
+apply = batch.apply_one(apply_batch)
 
 
 # -- queries ---------------------------------------------------------------------------------

@@ -2,46 +2,71 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from psycopg.types.json import Jsonb
 
 from domain.content import Manifest, Repository
+from projections import batch
 
 name = "manifests"
 tables = ("manifests",)
 
 
-def apply(cur: Any, event: Any, position: int) -> None:
-    if isinstance(event, Manifest.Pushed | Manifest.Repushed):
-        cur.execute(
-            "INSERT INTO manifests (repository, digest, media_type, size, config, layers,"
-            " children, subject, artifact_type, annotations, pushed_at, pushed_by)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (repository, digest) DO NOTHING",
-            (
-                event.repository,
-                event.digest,
-                event.media_type,
-                event.size,
-                Jsonb(event.config) if event.config is not None else None,
-                Jsonb(event.layers),
-                Jsonb(event.manifests),
-                event.subject,
-                event.artifact_type,
-                Jsonb(event.annotations),
-                event.timestamp,
-                event.actor,
-            ),
-        )
-    elif isinstance(event, Manifest.Deleted):
-        cur.execute(
-            "DELETE FROM manifests WHERE repository = %s AND digest = %s",
-            (event.repository, event.digest),
-        )
-    elif isinstance(event, Repository.Deleted):
-        cur.execute("DELETE FROM manifests WHERE repository = %s", (event.name,))
+_kind = batch.Kinds(
+    {
+        Manifest.Pushed: "push",
+        Manifest.Repushed: "push",
+        Manifest.Deleted: "delete",
+        Repository.Deleted: "drop",
+    }
+)
+_PUSHED = batch.Rows(
+    "repository text, digest text, media_type text, size bigint, config jsonb, layers jsonb,"
+    " children jsonb, subject text, artifact_type text, annotations jsonb,"
+    " pushed_at timestamptz, pushed_by text"
+)
+_KEYS = batch.Rows("repository text, digest text")
+_PUSH = (
+    "INSERT INTO manifests (repository, digest, media_type, size, config, layers,"
+    " children, subject, artifact_type, annotations, pushed_at, pushed_by)"
+    f" SELECT * FROM {_PUSHED.sql} ON CONFLICT (repository, digest) DO NOTHING"
+)
+_DELETE = f"DELETE FROM manifests WHERE (repository, digest) IN (SELECT * FROM {_KEYS.sql})"
+_DROP = "DELETE FROM manifests WHERE repository = ANY(%s::text[])"
+
+
+def _row(event: Any) -> tuple[Any, ...]:
+    return (
+        event.repository,
+        event.digest,
+        event.media_type,
+        event.size,
+        event.config,
+        event.layers,
+        event.manifests,
+        event.subject,
+        event.artifact_type,
+        event.annotations,
+        event.timestamp,
+        event.actor,
+    )
+
+
+def apply_batch(cur: Any, items: Sequence[batch.Item]) -> None:
+    for kind, run in batch.runs(items, _kind):
+        if kind == "push":
+            rows = batch.first_by(run, lambda e: (e.repository, e.digest))
+            cur.execute(_PUSH, _PUSHED.params(_row(e) for e, _ in rows))
+        elif kind == "delete":
+            cur.execute(_DELETE, _KEYS.params((e.repository, e.digest) for e, _ in run))
+        else:
+            cur.execute(_DROP, ([e.name for e, _ in run],))
+
+
+apply = batch.apply_one(apply_batch)
 
 
 class Found(NamedTuple):

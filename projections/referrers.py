@@ -2,41 +2,56 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from psycopg.types.json import Jsonb
-
 from domain.content import Manifest, Repository
+from projections import batch
 
 name = "referrers"
 tables = ("referrers",)
 
 
-def apply(cur: Any, event: Any, position: int) -> None:
-    if isinstance(event, Manifest.Pushed | Manifest.Repushed):
-        if event.subject is None:
-            return
-        cur.execute(
-            "INSERT INTO referrers (repository, subject, digest, media_type, artifact_type,"
-            " size, annotations) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (repository, subject, digest) DO NOTHING",
-            (
-                event.repository,
-                event.subject,
-                event.digest,
-                event.media_type,
-                event.artifact_type,
-                event.size,
-                Jsonb(event.annotations),
-            ),
-        )
-    elif isinstance(event, Manifest.Deleted):
-        cur.execute(
-            "DELETE FROM referrers WHERE repository = %s AND digest = %s",
-            (event.repository, event.digest),
-        )
-    elif isinstance(event, Repository.Deleted):
-        cur.execute("DELETE FROM referrers WHERE repository = %s", (event.name,))
+_kind = batch.Kinds(
+    {
+        Manifest.Pushed: "push",
+        Manifest.Repushed: "push",
+        Manifest.Deleted: "delete",
+        Repository.Deleted: "drop",
+    }
+)
+_PUSHED = batch.Rows(
+    "repository text, subject text, digest text, media_type text, artifact_type text,"
+    " size bigint, annotations jsonb"
+)
+_KEYS = batch.Rows("repository text, digest text")
+_PUSH = (
+    "INSERT INTO referrers (repository, subject, digest, media_type, artifact_type, size,"
+    f" annotations) SELECT * FROM {_PUSHED.sql}"
+    " ON CONFLICT (repository, subject, digest) DO NOTHING"
+)
+_DELETE = f"DELETE FROM referrers WHERE (repository, digest) IN (SELECT * FROM {_KEYS.sql})"
+_DROP = "DELETE FROM referrers WHERE repository = ANY(%s::text[])"
+
+
+def _row(e: Any) -> tuple[Any, ...]:
+    return (e.repository, e.subject, e.digest, e.media_type, e.artifact_type, e.size, e.annotations)
+
+
+def apply_batch(cur: Any, items: Sequence[batch.Item]) -> None:
+    for kind, run in batch.runs(items, _kind):
+        if kind == "push":
+            about = [(e, p) for e, p in run if e.subject is not None]
+            rows = batch.first_by(about, lambda e: (e.repository, e.subject, e.digest))
+            if rows:
+                cur.execute(_PUSH, _PUSHED.params(_row(e) for e, _ in rows))
+        elif kind == "delete":
+            cur.execute(_DELETE, _KEYS.params((e.repository, e.digest) for e, _ in run))
+        else:
+            cur.execute(_DROP, ([e.name for e, _ in run],))
+
+
+apply = batch.apply_one(apply_batch)
 
 
 async def of(

@@ -2,38 +2,55 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from domain.content import BlobLink, Manifest, Repository, Tag
-from projections import keyset
+from projections import batch, keyset
 
 name = "repositories"
 tables = ("repositories",)
 
 
-def apply(cur: Any, event: Any, position: int) -> None:
-    if isinstance(event, Repository.Created | Repository.Recreated):
-        cur.execute(
-            "INSERT INTO repositories (name, created_at, created_by, updated_at)"
-            " VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
-            (event.name, event.timestamp, event.actor, event.timestamp),
-        )
-    elif isinstance(event, Repository.Deleted):
-        cur.execute("DELETE FROM repositories WHERE name = %s", (event.name,))
-    elif isinstance(
-        event,
-        Manifest.Pushed
-        | Manifest.Repushed
-        | Tag.Created
-        | Tag.Moved
-        | BlobLink.Linked
-        | BlobLink.Relinked,
-    ):
-        cur.execute(
-            "UPDATE repositories SET updated_at = %s WHERE name = %s",
-            (event.timestamp, event.repository),
-        )
+_kind = batch.Kinds(
+    {
+        Repository.Created: "create",
+        Repository.Recreated: "create",
+        Repository.Deleted: "delete",
+        # what changes a repository's content: its last update
+        Manifest.Pushed: "touch",
+        Manifest.Repushed: "touch",
+        Tag.Created: "touch",
+        Tag.Moved: "touch",
+        BlobLink.Linked: "touch",
+        BlobLink.Relinked: "touch",
+    }
+)
+_CREATED = batch.Rows("name text, created_at timestamptz, created_by text, updated_at timestamptz")
+_TOUCHED = batch.Rows("name text, at timestamptz")
+_CREATE = (
+    "INSERT INTO repositories (name, created_at, created_by, updated_at)"
+    f" SELECT * FROM {_CREATED.sql} ON CONFLICT (name) DO NOTHING"
+)
+_DELETE = "DELETE FROM repositories WHERE name = ANY(%s::text[])"
+_TOUCH = f"UPDATE repositories r SET updated_at = u.at FROM {_TOUCHED.sql} WHERE r.name = u.name"
+
+
+def apply_batch(cur: Any, items: Sequence[batch.Item]) -> None:
+    for kind, run in batch.runs(items, _kind):
+        if kind == "create":
+            rows = batch.first_by(run, lambda e: e.name)
+            created = _CREATED.params((e.name, e.timestamp, e.actor, e.timestamp) for e, _ in rows)
+            cur.execute(_CREATE, created)
+        elif kind == "delete":
+            cur.execute(_DELETE, ([e.name for e, _ in run],))
+        else:  # each sets the time: the last of a repository's is its time
+            rows = batch.last_by(run, lambda e: e.repository)
+            cur.execute(_TOUCH, _TOUCHED.params((e.repository, e.timestamp) for e, _ in rows))
+
+
+apply = batch.apply_one(apply_batch)
 
 
 async def exists(conn: Any, repository: str) -> bool:

@@ -4,9 +4,11 @@ events arrive by the SQL functions of migration 007, so system info reads a few 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from domain.content import BlobLink, Manifest, Repository
+from projections import batch
 
 name = "storage"
 tables = (
@@ -18,22 +20,93 @@ tables = (
 )
 
 
-def apply(cur: Any, event: Any, position: int) -> None:
-    if isinstance(event, BlobLink.Linked | BlobLink.Relinked):
-        cur.execute(
-            "SELECT storage_ref(%s, 'blob', %s, %s)", (event.repository, event.digest, event.size)
-        )
-    elif isinstance(event, BlobLink.Unlinked):
-        cur.execute("SELECT storage_unref(%s, 'blob', %s)", (event.repository, event.digest))
-    elif isinstance(event, Manifest.Pushed | Manifest.Repushed):
-        cur.execute(
-            "SELECT storage_ref(%s, 'manifest', %s, %s)",
-            (event.repository, event.digest, event.size),
-        )
-    elif isinstance(event, Manifest.Deleted):
-        cur.execute("SELECT storage_unref(%s, 'manifest', %s)", (event.repository, event.digest))
-    elif isinstance(event, Repository.Deleted):
-        cur.execute("SELECT storage_drop(%s)", (event.name,))
+_kind = batch.Kinds(
+    {
+        BlobLink.Linked: "ref",
+        BlobLink.Relinked: "ref",
+        Manifest.Pushed: "ref",
+        Manifest.Repushed: "ref",
+        BlobLink.Unlinked: "unref",
+        Manifest.Deleted: "unref",
+        Repository.Deleted: "drop",
+    }
+)
+_REFS = batch.Rows("repository text, kind text, digest text, size bigint, position bigint")
+_UNREFS = batch.Rows("repository text, kind text, digest text, position bigint")
+# References added, set-based: what storage_ref (migration 007) does once per reference, for
+# a run of them (none twice). Each counter counts the references the run added; a digest is
+# new to storage_blobs (or to a namespace) when its count there is the run's own (a row that
+# existed had one reference at least), and its size is that of its first reference.
+_REF = f"""
+WITH input AS (
+    SELECT * FROM {_REFS.sql}
+), added AS (
+    INSERT INTO storage_refs (repository, kind, digest, size)
+        SELECT repository, kind, digest, size FROM input ORDER BY position
+        ON CONFLICT DO NOTHING RETURNING repository, kind, digest, size
+), fresh AS (
+    SELECT a.digest, a.size, storage_namespace_of(a.repository) AS namespace, i.position
+        FROM added a JOIN input i USING (repository, kind, digest)
+), per_blob AS (
+    SELECT DISTINCT ON (digest) digest, size, count(*) OVER (PARTITION BY digest) AS n
+        FROM fresh ORDER BY digest, position
+), blobs AS (
+    INSERT INTO storage_blobs AS b (digest, size, refs) SELECT digest, size, n FROM per_blob
+        ON CONFLICT (digest) DO UPDATE SET refs = b.refs + EXCLUDED.refs
+        RETURNING b.digest, b.size, b.refs
+), new_blobs AS (
+    SELECT b.digest, b.size FROM blobs b JOIN per_blob p USING (digest) WHERE b.refs = p.n
+), totals AS (
+    INSERT INTO storage_totals AS t (id, blobs, bytes, referenced)
+        SELECT true, (SELECT count(*) FROM new_blobs),
+            (SELECT coalesce(sum(size), 0) FROM new_blobs), sum(size)
+        FROM fresh HAVING count(*) > 0
+        ON CONFLICT (id) DO UPDATE SET blobs = t.blobs + EXCLUDED.blobs,
+            bytes = t.bytes + EXCLUDED.bytes, referenced = t.referenced + EXCLUDED.referenced
+), per_namespace AS (
+    SELECT namespace, digest, count(*) AS n FROM fresh GROUP BY namespace, digest
+), namespace_blobs AS (
+    INSERT INTO storage_namespace_blobs AS b (namespace, digest, refs)
+        SELECT namespace, digest, n FROM per_namespace
+        ON CONFLICT (namespace, digest) DO UPDATE SET refs = b.refs + EXCLUDED.refs
+        RETURNING b.namespace, b.digest, b.refs
+)
+INSERT INTO storage_namespaces AS s (namespace, blobs, bytes)
+    SELECT x.namespace, count(*), sum(b.size) FROM namespace_blobs x
+        JOIN per_namespace p USING (namespace, digest) JOIN blobs b USING (digest)
+        WHERE x.refs = p.n GROUP BY x.namespace
+    ON CONFLICT (namespace) DO UPDATE SET blobs = s.blobs + EXCLUDED.blobs,
+        bytes = s.bytes + EXCLUDED.bytes
+"""
+# References dropped are rare (unlinks, deletions): one call of 007's function per row, in
+# log order, in one statement (each call sees what the ones before it did).
+_UNREF = f"SELECT storage_unref(repository, kind, digest) FROM {_UNREFS.sql} ORDER BY position"
+_DROP = "SELECT storage_drop(r) FROM unnest(%s::text[]) WITH ORDINALITY AS u(r, o) ORDER BY o"
+
+
+def _ref(event: Any) -> str:
+    """What an event adds or removes a reference to: a manifest or a blob."""
+    return "manifest" if isinstance(event, Manifest.Pushed | Manifest.Repushed) else "blob"
+
+
+def _unref(event: Any) -> str:
+    return "manifest" if isinstance(event, Manifest.Deleted) else "blob"
+
+
+def apply_batch(cur: Any, items: Sequence[batch.Item]) -> None:
+    for kind, run in batch.runs(items, _kind):
+        if kind == "ref":
+            rows = batch.first_by(run, lambda e: (e.repository, _ref(e), e.digest))
+            refs = _REFS.params((e.repository, _ref(e), e.digest, e.size, p) for e, p in rows)
+            cur.execute(_REF, refs)
+        elif kind == "unref":
+            unrefs = _UNREFS.params((e.repository, _unref(e), e.digest, p) for e, p in run)
+            cur.execute(_UNREF, unrefs)
+        else:
+            cur.execute(_DROP, ([e.name for e, _ in run],))
+
+
+apply = batch.apply_one(apply_batch)
 
 
 # -- queries ---------------------------------------------------------------------------------

@@ -12,4 +12,8 @@ class View(Protocol):
     tables: tuple[str, ...]
 
     def apply(self, cur: psycopg.Cursor[Any], event: Any, position: int) -> None:
-        """Turn one event into row changes (inside the runner's transaction)."""
+        """Turn one event into row changes (inside the runner's transaction).
+
+        A view may also have `apply_batch(cur, items)`, items being (event, position) in log
+        order: the runner then hands it a whole batch at once (projections.batch), and it
+        must leave the rows `apply` of each in turn would."""

@@ -36,6 +36,12 @@ DATABASE_LOST = (
 )
 
 
+_DONE = (
+    "WITH moved AS (UPDATE view_positions SET position = %s WHERE view = ANY(%s)"
+    " AND position < %s) SELECT set_config('synchronous_commit', 'off', true), pg_notify(%s, %s)"
+)
+
+
 class ViewsBusy(Exception):
     """Another runner (a running server or worker) holds the views."""
 
@@ -92,19 +98,23 @@ class ProjectionRunner:
         end = notifications[-1].id
         # One transaction, pipelined: the statements go out without waiting for each answer.
         with conn.transaction(), conn.pipeline(), conn.cursor() as cur:
-            # Views are derived data: rows and position commit (or vanish) together, and a
-            # lost commit is projected again, so the commit need not wait for the WAL flush.
-            cur.execute("SET LOCAL synchronous_commit = off")
-            for notification in notifications:
-                event = self.app.mapper.to_domain_event(notification)
-                for view in self.views:
-                    if notification.id > positions[view.name]:
-                        view.apply(cur, event, notification.id)
-            cur.execute(
-                "UPDATE view_positions SET position = %s WHERE view = ANY(%s) AND position < %s",
-                (end, [v.name for v in self.views], end),
-            )
-            cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(end)))
+            to_event = self.app.mapper.to_domain_event
+            items = [(to_event(n), n.id) for n in notifications]
+            for view in self.views:
+                # (views are independent: each reads only its own tables)
+                mine = [item for item in items if item[1] > positions[view.name]]
+                if not mine:
+                    continue
+                apply_batch = getattr(view, "apply_batch", None)
+                if apply_batch is not None:  # set-based: a statement per run of a kind
+                    apply_batch(cur, mine)
+                else:
+                    for event, position in mine:
+                        view.apply(cur, event, position)
+            # The positions, the waiters' wake-up (once per batch) and, as views are derived
+            # data (rows and positions commit or vanish together, and a lost commit is
+            # projected again), a commit that need not wait for the WAL flush: one statement.
+            cur.execute(_DONE, (end, [v.name for v in self.views], end, CHANNEL, str(end)))
         for view in self.views:
             positions[view.name] = max(positions[view.name], end)
         for listener in self.listeners:
