@@ -58,11 +58,18 @@ def _wrap(owner: type, attr: str, label: str) -> None:
 POINTS = [
     # module, class, method, label
     ("api.services", "Services", "command", "api: command + wait for views (total)"),
+    ("storage.filesystem", "FilesystemStore", "finish_then", "api: blob placed + linked (total)"),
     ("projections.waiter", "PositionWaiter", "wait", "api: wait for views"),
     ("api.services", "Services", "query", "api: view query (pool + SQL)"),
     ("domain.registry", "Registry", "_command", "domain: command in thread (incl. stripe lock)"),
-    ("domain.registry", "Registry", "_get", "domain: load aggregate (event store read)"),
-    ("domain.registry", "Registry", "save", "domain: save events (LOCK TABLE + commit)"),
+    ("domain.registry", "Registry", "_get_all", "domain: load aggregates (one query)"),
+    ("domain.registry", "Registry", "save", "domain: save (group commit + snapshots)"),
+    (
+        "domain.commands.group_commit",
+        "GroupCommit",
+        "_write",
+        "domain: event-store transaction (a batch)",
+    ),
     ("domain.registry", "Registry", "blob_linked", "domain: blob_linked check"),
     ("domain.registry", "Registry", "manifest_exists", "domain: manifest_exists check"),
     ("workers.projector", "ProjectionRunner", "step", "views: projection runner step"),

@@ -15,7 +15,8 @@ name = "manifests"
 tables = ("manifests",)
 
 
-_kind = batch.Kinds(
+# what a manifest view does with each event (the referrers view too)
+KINDS = batch.Kinds(
     {
         Manifest.Pushed: "push",
         Manifest.Repushed: "push",
@@ -56,7 +57,7 @@ def _row(event: Any) -> tuple[Any, ...]:
 
 
 def apply_batch(cur: Any, items: Sequence[batch.Item]) -> None:
-    for kind, run in batch.runs(items, _kind):
+    for kind, run in batch.runs(items, KINDS):
         if kind == "push":
             rows = batch.first_by(run, lambda e: (e.repository, e.digest))
             cur.execute(_PUSH, _PUSHED.params(_row(e) for e, _ in rows))

@@ -5,21 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from domain.content import Manifest, Repository
-from projections import batch
+from projections import batch, manifests
 
 name = "referrers"
 tables = ("referrers",)
 
 
-_kind = batch.Kinds(
-    {
-        Manifest.Pushed: "push",
-        Manifest.Repushed: "push",
-        Manifest.Deleted: "delete",
-        Repository.Deleted: "drop",
-    }
-)
 _PUSHED = batch.Rows(
     "repository text, subject text, digest text, media_type text, artifact_type text,"
     " size bigint, annotations jsonb"
@@ -39,7 +30,7 @@ def _row(e: Any) -> tuple[Any, ...]:
 
 
 def apply_batch(cur: Any, items: Sequence[batch.Item]) -> None:
-    for kind, run in batch.runs(items, _kind):
+    for kind, run in batch.runs(items, manifests.KINDS):
         if kind == "push":
             about = [(e, p) for e, p in run if e.subject is not None]
             rows = batch.first_by(about, lambda e: (e.repository, e.subject, e.digest))
