@@ -6,7 +6,9 @@ that command alone, the others of its batch are stored."""
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import psycopg
@@ -240,3 +242,52 @@ def test_a_conflicting_command_in_a_batch_is_retried_alone(app: Registry, databa
         assert len(counts) == len(repos) + len(jobs)
     finally:
         other.close()
+
+
+class _Interrupt(BaseException):
+    """What a KeyboardInterrupt or SystemExit in the leader's thread is to the others."""
+
+
+def test_an_interrupted_leader_leaves_no_command_waiting_forever() -> None:
+    from domain.commands.group_commit import GroupCommit
+
+    queued = threading.Event()
+    calls: list[int] = []
+
+    def put(events):
+        calls.append(len(events))
+        if len(calls) == 1:  # the leader's own transaction: wait for a follower, then stop
+            assert queued.wait(10)
+            return list(events)
+        raise _Interrupt
+
+    group = GroupCommit(put)
+    outcome: dict[str, BaseException | None] = {}
+
+    def save(name: str) -> None:
+        try:
+            group.save([SimpleNamespace(originator_id=uuid.uuid4())])
+            outcome[name] = None
+        except BaseException as exc:  # the outcome under test
+            outcome[name] = exc
+
+    first = threading.Thread(target=save, args=("first",))
+    first.start()
+    for _ in range(2000):
+        if calls:
+            break
+        threading.Event().wait(0.005)
+    followers = [threading.Thread(target=save, args=(f"f{i}",)) for i in range(2)]
+    for thread in followers:
+        thread.start()
+    for _ in range(2000):
+        if group.queued() >= 2:
+            break
+        threading.Event().wait(0.005)
+    queued.set()
+    for thread in [first, *followers]:
+        thread.join(10)
+        assert not thread.is_alive()
+    assert outcome["first"] is None
+    errors = sorted(type(outcome[f"f{i}"]).__name__ for i in range(2))
+    assert errors == ["RuntimeError", "_Interrupt"]  # the new leader, and the one it took along

@@ -77,6 +77,9 @@ class GroupCommit:
                 self._write(batch)
             finally:
                 with self._cond:
+                    for taken in batch:  # the leader was interrupted mid-batch (BaseException)
+                        if not taken.done:
+                            taken.error, taken.done = RuntimeError("group commit interrupted"), True
                     self._writing = False
                     self._cond.notify_all()
         if ticket.error is not None:
