@@ -7,6 +7,7 @@ query brings every wanted aggregate's events after what the cache holds of it, a
 classes that snapshot, the latest snapshot of those not cached. The cache is used as
 `Repository.get` uses it with fast-forwarding: the cached copy is advanced in place under
 its fast-forward lock, and the caller gets a deep copy (a failed command leaves no trace).
+Those locks are the repository's private API: pyproject pins eventsourcing below 9.6.
 """
 
 from __future__ import annotations
