@@ -46,21 +46,22 @@ def on_registry_error(request: Request[Any, Any, Any], exc: RegistryError) -> Re
     return _error(request, exc)
 
 
+def _http_code(status: int) -> str:
+    return _HTTP_CODES.get(status, "UNAVAILABLE" if status >= 500 else "BAD_REQUEST")
+
+
 def _v2_http_exception(exc: HTTPException) -> tuple[RegistryError, dict[str, str] | None]:
-    status = exc.status_code
-    code = _HTTP_CODES.get(status, "UNAVAILABLE" if status >= 500 else "BAD_REQUEST")
+    code = _http_code(exc.status_code)
     code = code if code in ERROR_CODES else "UNSUPPORTED"
-    return RegistryError(code, exc.detail, status=status), exc.headers
+    return RegistryError(code, exc.detail, status=exc.status_code), exc.headers
 
 
 def on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     """Litestar's own refusals (no route, wrong method, body too large…)."""
     if not _on_v2(request):
-        status = exc.status_code
-        code = _HTTP_CODES.get(status, "UNAVAILABLE" if status >= 500 else "BAD_REQUEST")
         if isinstance(exc, ValidationException):  # a query parameter or body of the wrong shape
             return failure(400, "INVALID_INPUT", _invalid(exc), exc.headers)
-        return failure(status, code, exc.detail, exc.headers)
+        return failure(exc.status_code, _http_code(exc.status_code), exc.detail, exc.headers)
     return error_response(*_v2_http_exception(exc))
 
 

@@ -86,11 +86,7 @@ _DROP = "SELECT storage_drop(r) FROM unnest(%s::text[]) WITH ORDINALITY AS u(r, 
 
 def _ref(event: Any) -> str:
     """What an event adds or removes a reference to: a manifest or a blob."""
-    return "manifest" if isinstance(event, Manifest.Pushed | Manifest.Repushed) else "blob"
-
-
-def _unref(event: Any) -> str:
-    return "manifest" if isinstance(event, Manifest.Deleted) else "blob"
+    return "manifest" if isinstance(event, Manifest.Event) else "blob"
 
 
 def apply_batch(cur: Any, items: Sequence[batch.Item]) -> None:
@@ -100,7 +96,7 @@ def apply_batch(cur: Any, items: Sequence[batch.Item]) -> None:
             refs = _REFS.params((e.repository, _ref(e), e.digest, e.size, p) for e, p in rows)
             cur.execute(_REF, refs)
         elif kind == "unref":
-            unrefs = _UNREFS.params((e.repository, _unref(e), e.digest, p) for e, p in run)
+            unrefs = _UNREFS.params((e.repository, _ref(e), e.digest, p) for e, p in run)
             cur.execute(_UNREF, unrefs)
         else:
             cur.execute(_DROP, ([e.name for e, _ in run],))

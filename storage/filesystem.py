@@ -235,9 +235,7 @@ class FilesystemStore:
             state = None  # another process wrote to it meanwhile
         # An upload this process opened keeps its sync state between requests (a sync may
         # run on while the client sends the next PATCH); one opened elsewhere, this request.
-        cached = session.cached if session is not None else None
-        if cached is None:
-            cached = CachedFile(data_path, size, size)
+        cached = session.cached if session is not None else CachedFile(data_path, size, size)
         fh = open(data_path, "ab", buffering=0)  # noqa: SIM115 - closed below
         offset = size
         buffer = bytearray()
@@ -347,9 +345,8 @@ class FilesystemStore:
         with open(data_path, "rb+") as fh:
             os.fsync(fh.fileno())
         session = self.sessions.get(upload_id)
-        cached = session.cached if session is not None else None
-        if cached is None:  # opened in another process: all of it is new to this one
-            cached = CachedFile(data_path)
+        # opened in another process: all of it is new to this one
+        cached = session.cached if session is not None else CachedFile(data_path)
         self.recent.synced(cached, size)
         target = self._place(data_path, digest)  # the upload's file becomes the blob
         self.recent.moved(cached, target)
@@ -371,7 +368,7 @@ class FilesystemStore:
         blob: one hand-off to a thread and back per upload, not two); its size and result."""
         async with self._writing(upload_id):
             session = self.sessions.get(upload_id)
-            if session is not None and session.cached is not None:
+            if session is not None:
                 await self._settled(session.cached)
 
             def finished() -> tuple[int, T]:
@@ -399,7 +396,7 @@ class FilesystemStore:
             if touched >= cutoff or (busy is not None and busy.locked()):
                 continue  # fresh, or a request of this process is writing it right now
             session = self.sessions.get(upload_id)
-            if session is not None and session.cached is not None:
+            if session is not None:
                 self.recent.forget(session.cached)
             if entry.is_dir():
                 shutil.rmtree(entry, ignore_errors=True)
@@ -417,6 +414,6 @@ class FilesystemStore:
     def _forget(self, upload_id: str) -> None:
         """Forget the session of an upload being removed, and its pages in the budget."""
         session = self.sessions.get(upload_id)
-        if session is not None and session.cached is not None:
+        if session is not None:
             self.recent.forget(session.cached)
         self.sessions.remove(upload_id)

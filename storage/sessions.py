@@ -29,12 +29,11 @@ class Session:
     repository: str
     owner: str
     hashing: Hashing | None = field(default_factory=Hashing)
-    # what of its file this process synced and left in the page cache (None: not yet set)
-    cached: CachedFile | None = None
+    # what of its file this process synced and left in the page cache
+    cached: CachedFile = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.cached is None:
-            self.cached = CachedFile(self.path)
+        self.cached = CachedFile(self.path)
 
 
 class OpenUploads:

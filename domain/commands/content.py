@@ -35,13 +35,9 @@ class ContentCommands(Commands):
     notification position of its last event, or None when nothing had to change. Commands
     on one repository take turns in this process (`Commands._command`)."""
 
-    def _live_repository(
-        self, name: str, caller: Caller, repo: Repository | None | bool = False
-    ) -> list[Any]:
-        """The aggregates that have to change for the repository to exist: itself, and its
-        namespace if that does not exist yet. `repo`: the repository as already loaded."""
-        if repo is False:
-            repo = self._get(Repository, name)
+    def _live_repository(self, name: str, repo: Repository | None, caller: Caller) -> list[Any]:
+        """The aggregates that have to change for the repository `name` (as loaded: `repo`)
+        to exist: itself, and its namespace if that does not exist yet."""
         if repo is None:
             return [self._missing_namespace(name, caller), Repository.create(name, *caller)]
         if not repo.alive:
@@ -82,7 +78,7 @@ class ContentCommands(Commands):
                 link.relink(*caller)
             else:
                 return []
-            return [*self._live_repository(repository, caller, repo), link]
+            return [*self._live_repository(repository, repo, caller), link]
 
         return self._command(repository, body)
 
@@ -124,7 +120,7 @@ class ContentCommands(Commands):
                 wanted.append((Tag, (repository, tag)))
             repo, manifest, *tag_found = self._get_all(*wanted)
             tag_agg = tag_found[0] if tag_found else None
-            changed: list[Any] = self._live_repository(repository, caller, repo)
+            changed: list[Any] = self._live_repository(repository, repo, caller)
             if manifest is None:
                 changed.append(Manifest.create(repository, digest, **fields))
             elif not manifest.alive:
