@@ -274,3 +274,21 @@ def registry_process(admin_url: str, nats_url: str, data_dir: Path, **env: str):
         proc.stop()
         delete_stream(nats_url, proc.stream)
         drop_database(admin_url, url)
+
+
+@contextlib.contextmanager
+def registry_app(database_url: str, pool_size: int, max_overflow: int):
+    """The Registry application on a migrated database, with a connection pool of its own
+    (closed on exit)."""
+    from cyp_registry.wiring import eventsourcing_env
+    from domain.registry import Registry
+    from migrations import migrate
+
+    migrate(database_url)
+    env = eventsourcing_env(database_url)
+    env.update(POSTGRES_POOL_SIZE=str(pool_size), POSTGRES_MAX_OVERFLOW=str(max_overflow))
+    registry = Registry(env=env)
+    try:
+        yield registry
+    finally:
+        registry.close()

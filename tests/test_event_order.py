@@ -18,10 +18,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from cyp_registry.wiring import eventsourcing_env
 from domain.caller import Caller
 from domain.registry import Registry
-from migrations import migrate
 from tests.apiclient import call, token_of
 from tests.consistency import (
     EVENTS_TABLE,
@@ -30,6 +28,7 @@ from tests.consistency import (
     wait_relayed,
 )
 from tests.images import default_config, digest_of, image_manifest, push_blob, put_manifest
+from tests.support import registry_app
 
 WHO = Caller("tester", "127.0.0.1")
 pytestmark = pytest.mark.timeout(300)
@@ -37,14 +36,8 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.fixture
 def app(database_url: str) -> Iterator[Registry]:
-    migrate(database_url)
-    env = eventsourcing_env(database_url)
-    env.update(POSTGRES_POOL_SIZE="8", POSTGRES_MAX_OVERFLOW="8")
-    registry = Registry(env=env)
-    try:
+    with registry_app(database_url, pool_size=8, max_overflow=8) as registry:
         yield registry
-    finally:
-        registry.close()
 
 
 def _visible_ids(database_url: str) -> list[int]:

@@ -20,8 +20,8 @@ from domain.caller import Caller
 from domain.content import BlobLink
 from domain.manifests import ManifestInfo
 from domain.registry import Registry
-from migrations import migrate
 from tests.consistency import assert_views_equal_replay
+from tests.support import registry_app
 from tests.test_replay import catch_up, sha
 from workers.projector import ProjectionRunner
 
@@ -35,14 +35,8 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.fixture
 def app(database_url: str) -> Iterator[Registry]:
-    migrate(database_url)
-    env = eventsourcing_env(database_url)
-    env.update(POSTGRES_POOL_SIZE="16", POSTGRES_MAX_OVERFLOW="4")
-    registry = Registry(env=env)
-    try:
+    with registry_app(database_url, pool_size=16, max_overflow=4) as registry:
         yield registry
-    finally:
-        registry.close()
 
 
 def _image(pusher: int, n: int) -> tuple[str, str, list[str], ManifestInfo]:
@@ -135,18 +129,31 @@ def test_sixteen_pushers_share_transactions_and_lose_nothing(
     assert_views_equal_replay(database_url, tmp_path)
 
 
-def _gate(app: Registry) -> threading.Event:
-    """Hold the next transaction (its command is the leader) until the test sets the event
-    returned: the commands queued meanwhile are then written together."""
+def _gate(app: Registry) -> tuple[threading.Event, threading.Event]:
+    """Hold the transactions until the test sets `go`; `held` is set once the first (its
+    command the leader) is held: the commands queued meanwhile are then written together."""
     put = app.group_commit._put
-    go = threading.Event()
+    go, held = threading.Event(), threading.Event()
 
     def gated(events):
+        held.set()
         assert go.wait(30), "the test never let the held transaction go"
         return put(events)
 
     app.group_commit._put = gated
-    return go
+    return go, held
+
+
+def _on_own_stripes(app: Registry, count: int) -> list[str]:
+    """`count` repository names whose commands do not take turns in `app` (each its own
+    stripe of `Commands._command`), so that they may all wait in one batch."""
+    names: dict[int, str] = {}
+    for i in range(1000):
+        name = f"gc/r{i}"
+        names.setdefault(hash(name) % len(app._stripes), name)
+        if len(names) == count:
+            return list(names.values())
+    raise AssertionError("no repository names on distinct stripes")
 
 
 def _queued(app: Registry, n: int) -> None:
@@ -164,7 +171,7 @@ def _linked_events(repo: str, digest: str) -> list[Any]:
 
 def test_a_conflict_in_a_batch_fails_only_its_command(app: Registry, database_url: str):
     app.link_blob("gc/conflict", sha("taken"), 1, WHO)  # BlobLink version 1 exists
-    go = _gate(app)
+    go, held = _gate(app)
     outcomes: dict[str, Any] = {}
 
     def save(name: str, events: list[Any]) -> None:
@@ -175,7 +182,7 @@ def test_a_conflict_in_a_batch_fails_only_its_command(app: Registry, database_ur
 
     first = threading.Thread(target=save, args=("first", _linked_events("gc/c", sha("first"))))
     first.start()
-    _queued(app, 0)
+    assert held.wait(30)  # the first is the leader, its transaction held
     batch = {f"ok{i}": _linked_events("gc/c", sha(f"ok{i}")) for i in range(5)}
     # the same aggregate's version 1 again: another writer saved it first
     batch["clash"] = _linked_events("gc/conflict", sha("taken"))
@@ -200,12 +207,12 @@ def test_a_conflicting_command_in_a_batch_is_retried_alone(app: Registry, databa
     """Two replicas link the same blob at once: ours read it unlinked, the other replica
     saves first, so our save conflicts inside a batch; that command alone retries with fresh
     state (already linked: nothing to do), the others of its batch are stored once."""
-    repos = [f"gc/r{i}" for i in range(4)]
+    repos = _on_own_stripes(app, 4)
     for repo in repos:  # the repositories (and their namespace) exist: only links are new
         app.link_blob(repo, sha(f"base-{repo}"), 1, WHO)
     other = Registry(env=eventsourcing_env(database_url))
     try:
-        go = _gate(app)
+        go, held = _gate(app)
         results: dict[str, Any] = {}
 
         def link(name: str, repo: str, digest: str) -> None:
@@ -222,7 +229,7 @@ def test_a_conflicting_command_in_a_batch_is_retried_alone(app: Registry, databa
         }
         threads = {n: threading.Thread(target=link, args=(n, *w)) for n, w in jobs.items()}
         threads["lead"].start()
-        _queued(app, 0)
+        assert held.wait(30)
         for name in ("shared", "a", "b"):
             threads[name].start()
         _queued(app, 3)  # all three read the state and wait behind the held transaction
