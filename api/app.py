@@ -22,6 +22,7 @@ from api.manage import (
 from api.manage.openapi import complete, openapi_config
 from api.services import Services
 from api.v2 import routes
+from api.web import routes as web
 
 
 def create_app(services: Services) -> Litestar:
@@ -42,6 +43,7 @@ def create_app(services: Services) -> Litestar:
                 *repositories.route_handlers,
                 *history.route_handlers,
                 *system.route_handlers,
+                *web.route_handlers,
             ]
         ),
         exception_handlers=HANDLERS,  # type: ignore[arg-type]

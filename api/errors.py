@@ -1,4 +1,5 @@
-"""Errors that escape a handler: OCI form on /v2, the envelope everywhere else; never a trace."""
+"""Errors that escape a handler: OCI form on /v2, the envelope on /api (and /token,
+/health), a readable page in the web UI (`api.web.errors`); never a trace."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from psycopg import OperationalError as PsycopgOperationalError
 from api.availability import connection_lost
 from api.manage.envelope import failure
 from api.v2.oci import error_response
+from api.web.errors import is_page, page_error
 from domain.errors import ERROR_CODES, ConcurrentUpdate, DatabaseUnavailable, RegistryError
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,10 @@ def _error(
     if _on_v2(request):
         return error_response(exc, headers)
     own = getattr(exc, "headers", None)  # e.g. a 401's WWW-Authenticate
-    return failure(exc.status, exc.code, exc.message, {**(own or {}), **(headers or {})} or None)
+    merged = {**(own or {}), **(headers or {})} or None
+    if is_page(request):
+        return page_error(request, exc.status, exc.message, merged)
+    return failure(exc.status, exc.code, exc.message, merged)
 
 
 def on_registry_error(request: Request[Any, Any, Any], exc: RegistryError) -> Response[Any]:
@@ -58,6 +63,8 @@ def _v2_http_exception(exc: HTTPException) -> tuple[RegistryError, dict[str, str
 
 def on_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     """Litestar's own refusals (no route, wrong method, body too large…)."""
+    if is_page(request):
+        return page_error(request, exc.status_code, exc.detail, exc.headers)
     if not _on_v2(request):
         if isinstance(exc, ValidationException):  # a query parameter or body of the wrong shape
             return failure(400, "INVALID_INPUT", _invalid(exc), exc.headers)
@@ -107,6 +114,8 @@ def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[A
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     if _on_v2(request):
         return error_response(_internal_error())
+    if is_page(request):
+        return page_error(request, 500, "internal error")
     return failure(500, "INTERNAL_ERROR", "internal error")
 
 

@@ -3,6 +3,7 @@ run the real `cyp-registry serve` in a child process."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import signal
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import typing
 import uuid
 from pathlib import Path
 
@@ -237,7 +239,6 @@ class OwnPostgres:
 
 def delete_stream(nats_url: str, stream: str) -> None:
     """Remove a test's JetStream stream so the shared NATS does not collect them."""
-    import asyncio
 
     import nats
 
@@ -249,7 +250,20 @@ def delete_stream(nats_url: str, stream: str) -> None:
             finally:
                 await nc.close()
 
-    asyncio.run(run())
+    run_coroutine(run())
+
+
+def run_coroutine(coroutine: typing.Any) -> typing.Any:
+    """asyncio.run, also where a loop already runs in this thread (Playwright's sync API
+    keeps one running for the browser tests): then in a thread of its own."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def wait_until(check, timeout: float = 30, interval: float = 0.1):

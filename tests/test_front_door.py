@@ -73,11 +73,15 @@ def test_a_wrong_method_is_405_in_the_envelope_with_allow(
 
 
 def test_other_paths_keep_their_answers(module_registry) -> None:
-    """/v2 keeps the OCI error form; other unknown paths the envelope they had."""
+    """/v2 keeps the OCI error form; /token the envelope; other paths are the web UI's, whose
+    unknown pages are a readable page."""
     with module_registry.client() as client:
         oci = client.get("/v2/conf/x/unknown/endpoint")
     assert oci.status_code == 404 and list(oci.json()) == ["errors"]
-    refused(call(module_registry.url, "POST", "/nope"), 404, "NOT_FOUND")
+    refused(call(module_registry.url, "DELETE", "/token"), 405, "UNSUPPORTED")
+    page = call(module_registry.url, "POST", "/nope")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "<h1>Not found</h1>" in page.text
 
 
 # -- the documents and the docs page ------------------------------------------------------------

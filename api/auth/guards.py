@@ -239,10 +239,18 @@ async def api_caller(request: Request[Any, Any, Any]) -> ApiCaller:
     cached = request.scope.get("cyp_api_caller")
     if cached is not None:
         return cached
-    services = request.app.state.services
     if not request.headers.get("authorization"):
         raise ApiUnauthorized("authentication required", None)
-    token = bearer_token(request)
+    found = await session_caller(request, bearer_token(request))
+    request.scope["cyp_api_caller"] = found  # type: ignore[typeddict-unknown-key]
+    return found
+
+
+async def session_caller(request: Request[Any, Any, Any], token: str | None) -> ApiCaller:
+    """The caller an /api session token stands for, as of now (the web UI's session cookie
+    holds the same token): ApiUnauthorized if it is invalid, expired, signed out, of a
+    disabled user, or older than the user's last password change."""
+    services = request.app.state.services
     claims = services.api_tokens.verify(token) if token is not None else None
     if claims is None:
         raise ApiUnauthorized("invalid or expired token")
@@ -256,9 +264,7 @@ async def api_caller(request: Request[Any, Any, Any]) -> ApiCaller:
     if changed is not None and changed.timestamp() > claims.auth_time:
         # a new password ends the sessions opened before it
         raise ApiUnauthorized("the password changed since signing in: sign in again")
-    found = ApiCaller(claims.subject, client_address(request), session.role, claims)
-    request.scope["cyp_api_caller"] = found  # type: ignore[typeddict-unknown-key]
-    return found
+    return ApiCaller(claims.subject, client_address(request), session.role, claims)
 
 
 def api_principal(caller: ApiCaller) -> Principal:

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, post
 
-from api.auth.guards import ApiUnauthorized, api_caller
+from api.auth.guards import ApiCaller, ApiUnauthorized, api_caller
 from api.auth.token_endpoint import Refused, sign_in
 from api.manage.bodies import MAX_BODY, json_object, text_field
 from api.manage.envelope import Envelope, ok
@@ -78,14 +78,17 @@ async def login(request: Request[Any, Any, Any]) -> Response[Envelope[Session]]:
 @post("/api/auth/logout", status_code=200, tags=["auth"], responses=errors())
 async def logout(request: Request[Any, Any, Any]) -> Response[Envelope[SignedOut]]:
     """Revoke the token this request carries: refused from the next request on, anywhere."""
-    services: Services = request.app.state.services
-    caller = await api_caller(request)
+    await end_session(request.app.state.services, await api_caller(request))
+    return ok({"revoked": True})
+
+
+async def end_session(services: Services, caller: ApiCaller) -> None:
+    """Revoke a session token (of /api or the web UI's cookie): every replica refuses it."""
     claims = caller.claims
     await services.command(
         services.registry.revoke_token, claims.jti, claims.subject, claims.expires, caller.caller
     )
     services.api_tokens.revoked(claims)
-    return ok({"revoked": True})
 
 
 route_handlers = [login, logout]
