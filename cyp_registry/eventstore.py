@@ -28,7 +28,7 @@ from eventsourcing.postgres import (
     PostgresDatastore,
     PostgresFactory,
 )
-from psycopg.sql import SQL, Identifier, Literal
+from psycopg.sql import SQL, Identifier
 
 TOPIC = "cyp_registry.eventstore:SerializedRecorder"
 # PERSISTENCE_MODULE: eventsourcing's Postgres with the snapshots' recorder below
@@ -82,23 +82,19 @@ class SerializedRecorder(PostgresApplicationRecorder):
             "        AND t.originator_version = e.originator_version) THEN"
             "        RETURN;"
             "    END IF;"
+            "    NOTIFY {channel};"
             "    RETURN QUERY"
             "    INSERT INTO {table} AS t ("
             "    originator_id, originator_version, topic, state)"
             "    SELECT originator_id, originator_version, topic, state"
             "    FROM unnest(events)"
             "    RETURNING notification_id;"
-            # the last id taken (under the lock: this insert's highest), so a reader that
-            # has reached it knows there is nothing new for it
-            "    PERFORM pg_notify({channel_name},"
-            "        currval(pg_get_serial_sequence({table_name}, 'notification_id'))::text);"
             "END;"
             "$BODY$"
         ).format(
             insert_events=Identifier(self.pg_function_name_insert_events),
             lock_timeout=datastore.lock_timeout,
-            channel_name=Literal(self.channel_name),
-            table_name=Literal(f'"{datastore.schema}"."{self.events_table_name}"'),
+            channel=Identifier(self.channel_name),
             event=Identifier(self.stored_event_type_name),
             schema=Identifier(datastore.schema),
             table=table,

@@ -64,10 +64,6 @@ class ProjectionRunner:
         # told the position the views reached after each batch has committed (this
         # process' read-your-writes waiter: no round trip through Postgres' notification)
         self.listeners: list[Callable[[int], None]] = []
-        # this process' commits, handed over (domain.commands.recent_log); the log's own
-        # order and contents, minus the query
-        self._recent = getattr(app, "recent_log", None)
-        self.last_from_recent = False  # the last step's batch was taken from `_recent`
         tables = [app.recorder.events_table_name]  # type: ignore[attr-defined]
         if app.snapshots is not None:
             tables.append(app.snapshots.recorder.events_table_name)  # type: ignore[attr-defined]
@@ -94,13 +90,9 @@ class ProjectionRunner:
             self.young.started_at(min(self._positions.values()))
         positions = self._positions
         start = min(positions.values())
-        # what this process committed right after `start`, else the log's next batch
-        notifications = self._recent.after(start, self.batch_size) if self._recent else []
-        self.last_from_recent = bool(notifications)
-        if not notifications:
-            notifications = self.app.recorder.select_notifications(
-                start=start, limit=self.batch_size, inclusive_of_start=False
-            )
+        notifications = self.app.recorder.select_notifications(
+            start=start, limit=self.batch_size, inclusive_of_start=False
+        )
         if not notifications:
             return 0
         end = notifications[-1].id
@@ -130,27 +122,6 @@ class ProjectionRunner:
         self.young.reached(conn, end)
         return len(notifications)
 
-    def position(self) -> int:
-        """Where every view has reached (0 before the first step)."""
-        return min(self._positions.values()) if self._positions else 0
-
-    @staticmethod
-    def _announced(conn: psycopg.Connection[Any]) -> int | None:
-        """Wait (up to a second) for the event store's notifications; the highest position
-        they announce, or None after a quiet second or a notification without one (the
-        insert function's payload, domain events' by other means): then the log is read.
-        Notifications that arrived during the step are kept in a backlog and returned at
-        once, so none is missed between step and wait."""
-        found: int | None = None
-        for timeout in (1.0, 0.0):  # the first to come, then whatever else is there
-            for notify in conn.notifies(timeout=timeout, stop_after=1 if timeout else None):
-                if not notify.payload.isdigit():
-                    return None
-                found = max(found or 0, int(notify.payload))
-            if found is None:
-                return None
-        return found
-
     # -- live --------------------------------------------------------------------------------
     def _connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.conninfo, autocommit=True)
@@ -171,16 +142,13 @@ class ProjectionRunner:
                     if not self._acquire(conn, stop.is_set):
                         return
                     conn.execute(f'LISTEN "{self.app.recorder.channel_name}"')
-                    announced: int | None = None  # None: look in the log
                     while not stop.is_set():
-                        if announced is None or announced > self.position():
-                            if self.step(conn) == self.batch_size:
-                                continue
-                            if self.last_from_recent and (
-                                announced is None or announced > self.position()
-                            ):
-                                continue  # the rest is another process': from the log
-                        announced = self._announced(conn)
+                        if self.step(conn) == self.batch_size:
+                            continue
+                        # Notifications that arrived during the step are kept in a backlog
+                        # and returned at once, so none is missed between step and wait.
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            pass
             except DATABASE_LOST as exc:  # the database went away: retry, nothing is lost
                 log.warning("projection runner waiting for the database (%s)", exc)
                 stop.wait(1.0)

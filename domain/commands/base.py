@@ -17,7 +17,6 @@ from domain.access_tokens import AccessToken
 from domain.caller import Caller
 from domain.commands.group_commit import GroupCommit
 from domain.commands.loading import Loader
-from domain.commands.recent_log import RecentLog
 from domain.errors import ConcurrentUpdate
 from domain.identity import User, is_valid_username
 from domain.names import namespace_of
@@ -42,9 +41,7 @@ class Commands(Application):
     def __init__(self, env: dict[str, str] | None = None) -> None:
         super().__init__(env)
         self._stripes = [threading.Lock() for _ in range(64)]
-        # what this process committed lately, for its projection runner and relay
-        self.recent_log = RecentLog()
-        self.group_commit = GroupCommit(lambda events: self.events.put(events), self.recent_log)
+        self.group_commit = GroupCommit(lambda events: self.events.put(events))
         self._loader = Loader(self)
 
     def _record(self, processing_event: ProcessingEvent[Any]) -> list[Recording[Any]]:

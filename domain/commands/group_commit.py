@@ -22,7 +22,6 @@ from typing import Any
 
 from eventsourcing.persistence import InterfaceError, OperationalError
 
-from domain.commands.recent_log import RecentLog
 from domain.errors import DatabaseUnavailable
 
 # Commands per transaction at most: bounds a transaction's size and a batch's retry cost.
@@ -48,10 +47,8 @@ class _Ticket:
 
 
 class GroupCommit:
-    def __init__(self, put: Put, recent: RecentLog | None = None) -> None:
+    def __init__(self, put: Put) -> None:
         self._put = put  # stores events in one transaction, returns their recordings
-        # told the notifications of each transaction once it has committed
-        self.recent = recent
         self._cond = threading.Condition()
         self._pending: list[_Ticket] = []
         self._writing = False
@@ -118,8 +115,6 @@ class GroupCommit:
             self._write(batch[:half])
             self._write(batch[half:])
             return
-        if self.recent is not None:
-            self.recent.add([r.notification for r in recordings])
         start = 0
         for ticket in batch:
             end = start + len(ticket.events)
