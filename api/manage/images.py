@@ -1,7 +1,8 @@
 """/api/images: the guide's §5.2 image management, answered from the images view.
 
 - `GET /api/images?namespace=&sort=name|updated|size&order=asc|desc&limit=&cursor=` → a page
-  of tagged images (repository, tag, digest, size, updated), `total`, and `next_cursor`;
+  of tagged images (repository, tag, digest, size, updated, pulls: the pulls view's, one
+  keyed query per page), `total`, and `next_cursor`;
 - `GET /api/images/search?q=` → the same, for images whose `repository:tag` contains `q`
   (case-insensitive);
 - `GET /api/images/{name}/{tag}` → one image in detail, bounded whatever its manifests list
