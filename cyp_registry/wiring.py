@@ -54,6 +54,9 @@ DATABASE_WAIT = 3
 # Seconds the pools keep reconnecting with backoff before they give up and grow again on
 # demand (their default, 5 min, can delay the recovery by as long as the outage lasted).
 RECONNECT_FOR = 10.0
+# Seconds a stopping API process waits for the views to show the pulls it recorded last (a
+# courtesy: the views catch up with them whenever a projection runner runs again).
+LAST_PULLS_SHOWN = 2.0
 
 
 def eventsourcing_env(database_url: str) -> dict[str, str]:
@@ -263,9 +266,11 @@ def build_app(stack: Stack, close: Any = None) -> AccessLog:
             yield
         finally:
             purging.cancel()
-            # uvicorn answered the last requests: their pulls are recorded before it ends
+            # uvicorn answered the last requests: their pulls are recorded before it ends,
+            # and shown (a runner still runs: this one's, or another replica's) if it is quick
             stop_flushing.set()
             await flushing
+            await waiter.wait(flusher.position, LAST_PULLS_SHOWN, warn=False)
             await waiter.stop()
             if workers:
                 await workers.stop()

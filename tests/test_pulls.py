@@ -361,6 +361,7 @@ def test_gets_are_counted_heads_are_not_and_a_stop_loses_none(
     counts = pull_event_count(database_url)
     assert sorted(counts.values()) == [1, 1], counts  # one event per repository, not per GET
     assert set(counts) == {str(Pulls.create_id(r)) for r in ("pulled/app", "pulled/other")}
+    wait_views_current(database_url, timeout=1)  # shown before its runner stopped
 
     second = registry_factory(CYP_PULL_FLUSH_SECONDS="3600").start()
     wait_views_current(database_url)

@@ -56,6 +56,7 @@ class PullFlusher:
         self.replica = replica or replica_name()
         self._now = now
         self._pending: dict[str, PullBatch] = {}  # repository -> its batch a flush failed
+        self.position: int | None = None  # of the last event recorded
         self._lock = asyncio.Lock()  # one flush at a time
 
     def pending(self) -> int:
@@ -83,7 +84,9 @@ class PullFlusher:
             for start in range(0, len(batches), PER_COMMAND):
                 chunk = batches[start : start + PER_COMMAND]
                 try:
-                    await anyio.to_thread.run_sync(self.registry.count_pulls, chunk, SYSTEM)
+                    position = await anyio.to_thread.run_sync(
+                        self.registry.count_pulls, chunk, SYSTEM
+                    )
                 except Exception as exc:  # the database, mostly: try them again next time
                     log.warning(
                         "could not record %d pulls yet: %s", sum(b.total for b in chunk), exc
@@ -92,6 +95,8 @@ class PullFlusher:
                 else:
                     for batch in chunk:
                         self._pending.pop(batch.repository, None)
+                    if position is not None:
+                        self.position = max(self.position or 0, position)
                     recorded += sum(b.total for b in chunk)
             return recorded
 
