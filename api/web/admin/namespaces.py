@@ -20,6 +20,7 @@ from domain.errors import RegistryError
 from domain.namespaces import NAMESPACE_MAX
 from projections import namespaces
 
+PAGE = 100  # namespaces per page of the list
 _FORM = {"status_code": 303, "include_in_schema": False, "request_max_body_size": FORM_LIMIT}
 
 
@@ -39,10 +40,19 @@ async def _list(
 ) -> Response[Any]:
     services = request.app.state.services
     caller = await api_caller(request)
-    rows = await services.query(namespaces.listing, caller.actor, caller.is_admin)
+    after = request.query_params.get("after", "")[:200].replace("\x00", "")
+    rows = await services.query(namespaces.listing, caller.actor, caller.is_admin, after, PAGE + 1)
     context.setdefault("problem", None)
     context.setdefault("form", {"name": "", "public": False})
-    return render(request, "admin/namespaces.html", status, rows=rows, **context)
+    return render(
+        request,
+        "admin/namespaces.html",
+        status,
+        rows=rows[:PAGE],
+        after=after,
+        next_after=rows[PAGE - 1][0].name if len(rows) > PAGE else None,
+        **context,
+    )
 
 
 @get("/admin/namespaces", include_in_schema=False)

@@ -23,10 +23,10 @@ from api.web.signing_in import FORM_LIMIT
 from api.web.templates import gettext, redirect, render
 from domain.access_tokens import ANY_NAMESPACE, MAX_DAYS
 from domain.errors import RegistryError
-from domain.namespaces import OWNER
 from domain.policy import REPOSITORY_ACTIONS
 from projections import access_tokens, namespaces
 
+OWNED = 50  # namespaces whose robots /tokens links to (the rest: from their pages)
 _FORM = {"status_code": 303, "include_in_schema": False, "request_max_body_size": FORM_LIMIT}
 _DAYS = re.compile(r"[0-9]{1,6}")
 _SEPARATORS = re.compile(r"[\s,]+")
@@ -83,7 +83,7 @@ async def _tokens(
     services = request.app.state.services
     caller = await api_caller(request)
     rows = await services.query(access_tokens.of_user, caller.actor)
-    seen = await services.query(namespaces.listing, caller.actor, False)
+    owned = await services.query(namespaces.owned, caller.actor, OWNED + 1)
     _ = gettext(request)
     context.setdefault("problem", None)
     context.setdefault("form", _blank())
@@ -92,7 +92,8 @@ async def _tokens(
         "admin/tokens.html",
         status,
         tokens=[api_tokens.described(row) for row in reversed(rows)],
-        owned=[row.name for row, role in seen if role == OWNER],
+        owned=owned[:OWNED],
+        more_owned=len(owned) > OWNED,
         done=done_of(request, {"revoked": _("The token was revoked: it signs in no more.")}),
         max_days=MAX_DAYS,
         **context,
