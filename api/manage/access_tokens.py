@@ -40,6 +40,7 @@ from domain.access_tokens import (
     check_scopes,
     new_personal_secret,
     new_robot_secret,
+    parse_robot_name,
     robot_name,
 )
 from domain.errors import RegistryError
@@ -212,7 +213,9 @@ async def personal_token(
     services: Services, caller: ApiCaller, token_id: str
 ) -> access_tokens.TokenRow:
     """A personal token the caller may revoke (theirs; any, for a system admin)."""
-    row = await services.query(access_tokens.get, token_id) if len(token_id) <= 64 else None
+    # (Postgres text holds no NUL: such an id is nobody's, not a database error)
+    sane = len(token_id) <= 64 and "\x00" not in token_id
+    row = await services.query(access_tokens.get, token_id) if sane else None
     if row is None or row.token_type != PERSONAL:
         raise RegistryError("TOKEN_UNKNOWN", detail={"id": token_id})
     if row.principal != caller.actor and not caller.is_admin:  # nobody else's exists for them
@@ -227,7 +230,7 @@ async def robot_of(
     services: Services = request.app.state.services
     caller, _, _ = await visible_namespace(request, namespace, manage=True)
     username = robot if robot.startswith("robot$") else robot_name(namespace, robot)
-    found = len(username) <= 200
+    found = parse_robot_name(username) is not None  # no other name is any robot's
     row = await services.query(access_tokens.robot, namespace, username) if found else None
     if row is None:
         raise RegistryError("TOKEN_UNKNOWN", detail={"robot": robot})

@@ -293,6 +293,7 @@ def test_a_robot_of_a_managed_namespace(page: Page, web: RegistryProcess) -> Non
     form = page.locator("form[action='/tokens/robots/ci-org']")
     form.get_by_label("Name", exact=True).fill("builder")
     form.get_by_label("Push", exact=True).check()
+    form.get_by_label("Description (optional)").fill("<img src=x onerror=alert(1)> builds")
     with page.expect_response(lambda r: r.request.method == "POST") as answer:
         page.get_by_role("button", name="Create robot").click()
     assert answer.value.status == 201
@@ -303,6 +304,8 @@ def test_a_robot_of_a_managed_namespace(page: Page, web: RegistryProcess) -> Non
     assert claims(bearer)["access"][0]["actions"] == ["push"]
 
     page.get_by_role("link", name="Done").click()
+    expect(page.get_by_text("<img src=x onerror=alert(1)> builds")).to_be_visible()  # text
+    expect(page.locator("main img")).to_have_count(0)
     form.get_by_label("Name", exact=True).fill("builder")
     assert _submit(page, "Create robot") == 409
     expect(page.get_by_role("alert")).to_have_text("A robot of that name exists in this namespace.")
@@ -311,6 +314,15 @@ def test_a_robot_of_a_managed_namespace(page: Page, web: RegistryProcess) -> Non
     with pytest.raises(httpx.HTTPStatusError, match="401"):
         fetch_token(web.url, "robot$ci-org+builder", secret, ["repository:ci-org/app:pull"])
     assert secret not in page.content() and secret not in web.log.read_text()
+    forged = session_client(web, page)
+    csrf = session_csrf(cookie_of(page, "cyp_session")["value"])
+    for path in [
+        "/tokens/robots/ci-org/%00/revoke",
+        "/tokens/robots/ci-org/nobody/revoke",
+        "/tokens/%00/revoke",
+        "/tokens/" + "f" * 16 + "/revoke",
+    ]:
+        assert forged.post(path, data={"csrf": csrf}).status_code == 404, path
 
 
 def test_a_user_who_is_not_an_admin_is_refused(page: Page, web: RegistryProcess) -> None:
