@@ -21,7 +21,7 @@ from api.web.admin.problems import done_of, field_of, is_input_error, problem_of
 from api.web.session import checked_form, signed_in
 from api.web.signing_in import FORM_LIMIT
 from api.web.templates import gettext, redirect, render
-from domain.access_tokens import ANY_NAMESPACE, MAX_DAYS
+from domain.access_tokens import ANY_NAMESPACE, MAX_DAYS, ROBOT
 from domain.errors import RegistryError
 from domain.policy import REPOSITORY_ACTIONS
 from projections import access_tokens, namespaces
@@ -112,7 +112,7 @@ def _secret_page(
     """The one page that shows a secret: the answer to the form that made it (201)."""
     caller = request.scope["cyp_api_caller"]
     token = api_tokens.described(row)
-    robot = row.token_type == "robot"
+    robot = row.token_type == ROBOT
     return render(
         request,
         "admin/secret.html",
