@@ -12,10 +12,16 @@ from typing import Any, NamedTuple
 
 from api.web import i18n
 from domain.caller import ANONYMOUS_ACTOR, CLI_ACTOR, SYSTEM_ACTOR
+from domain.manifests import INDEX_TYPES
 from projections.history import HistoryRow
 
 DIGEST_SHOWN = 12  # hex digits of a digest in a sentence (the whole one is its title)
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# An image's manifest names its config's type as its artifact type (as the referrers API
+# reports it): those are images, not artifacts.
+IMAGE_CONFIGS = frozenset(
+    {"application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"}
+)
 
 
 class Part(NamedTuple):
@@ -175,14 +181,14 @@ class Writer:
         d = row.details
         media_type = str(d.get("media_type") or "")
         values = {"digest": digest(row.digest), "size": self.size(d.get("size"))}
-        if d.get("artifact_type"):
+        if d.get("artifact_type") and d["artifact_type"] not in IMAGE_CONFIGS:
             return compose(
                 _("pushed artifact {digest} ({size}, {artifact_type}) to {repository}"),
                 artifact_type=code(d["artifact_type"]),
                 repository=repository,
                 **values,
             )
-        if "index" in media_type or "manifest.list" in media_type:
+        if media_type in INDEX_TYPES:
             return compose(
                 _("pushed image index {digest} ({size}) to {repository}"),
                 repository=repository,
