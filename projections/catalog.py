@@ -11,6 +11,7 @@ from projections import (
     login_failures,
     manifests,
     namespaces,
+    pushes,
     referrers,
     repositories,
     revoked_tokens,
@@ -36,6 +37,7 @@ VIEWS: dict[str, View] = {
         revoked_tokens,
         login_failures,
         history,
+        pushes,
     )
 }
 CHANNEL = "cyp_views"
