@@ -59,11 +59,11 @@ class HistoryPage(msgspec.Struct):
     next_cursor: str | None  # older events follow below this position
 
 
-def _event(row: history.HistoryRow) -> HistoryEvent:
+def history_event(row: history.HistoryRow) -> HistoryEvent:
     return HistoryEvent(**row._asdict())
 
 
-async def _filter(
+async def history_filter(
     request: Request[Any, Any, Any],
     actor: str | None,
     type: str | None,  # noqa: A002 - the query parameter's name
@@ -91,7 +91,7 @@ async def _filter(
     )
 
 
-def _position(text: str | None, field: str) -> int | None:
+def event_position(text: str | None, field: str) -> int | None:
     if text is None or text == "":
         return None
     if not text.isascii() or not text.isdigit() or len(text) > 18:
@@ -122,18 +122,32 @@ async def list_history(
 ) -> Response[Envelope[HistoryPage]]:
     """The audit log, newest first."""
     services: Services = request.app.state.services
-    f = await _filter(request, actor, type, repository, namespace, since, until)
-    before = _position(cursor, "cursor")
+    f = await history_filter(request, actor, type, repository, namespace, since, until)
+    before = event_position(cursor, "cursor")
     rows = await services.query(history.newest, f, before, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    return ok(HistoryPage([_event(row) for row in rows], str(rows[-1].position) if more else None))
+    return ok(
+        HistoryPage([history_event(row) for row in rows], str(rows[-1].position) if more else None)
+    )
 
 
-async def _live(
-    services: Services, current: Callable[[], Awaitable[history.HistoryFilter]], after: int
+_encoder = msgspec.json.Encoder()
+
+
+def event_json(event: HistoryEvent) -> str:
+    return _encoder.encode(event).decode()
+
+
+async def live_events(
+    services: Services,
+    current: Callable[[], Awaitable[history.HistoryFilter]],
+    after: int,
+    encode: Callable[[HistoryEvent], str] = event_json,
 ) -> AsyncIterator[ServerSentEventMessage]:
-    encoder = msgspec.json.Encoder()
+    """The events after position `after` that `current()` (asked anew before each batch)
+    lets the caller see, as they reach the views; each message's data is `encode(event)`
+    (also the web UI's feed, which adds a line of text)."""
     while True:
         head = services.waiter.position
         if head > after:
@@ -145,7 +159,7 @@ async def _live(
             except (RegistryError, psycopg.Error):  # signed out, or the database went away:
                 return  # the client reconnects with Last-Event-ID
             for row in rows:
-                data = encoder.encode(_event(row)).decode()
+                data = encode(history_event(row))
                 yield ServerSentEventMessage(data=data, id=str(row.position))
             after = rows[-1].position if len(rows) == BATCH else head
             continue
@@ -174,18 +188,20 @@ async def stream_history(
 ) -> ServerSentEvent:
     """New events, live."""
     services: Services = request.app.state.services
-    await _filter(request, actor, type, repository, namespace)  # refuse bad input at once
+    await history_filter(request, actor, type, repository, namespace)  # refuse bad input at once
 
     async def current() -> history.HistoryFilter:
         request.scope.pop("cyp_api_caller", None)  # type: ignore[misc] - the session anew
-        return await _filter(request, actor, type, repository, namespace)
+        return await history_filter(request, actor, type, repository, namespace)
 
-    start = _position(request.headers.get("last-event-id"), "Last-Event-ID")
+    start = event_position(request.headers.get("last-event-id"), "Last-Event-ID")
     if start is None:
-        start = _position(after, "after")
+        start = event_position(after, "after")
     if start is None:
         start = services.waiter.position
-    return ServerSentEvent(_live(services, current, start), headers={"Cache-Control": "no-store"})
+    return ServerSentEvent(
+        live_events(services, current, start), headers={"Cache-Control": "no-store"}
+    )
 
 
 route_handlers = [list_history, stream_history]

@@ -21,9 +21,9 @@ import re
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-WIDTH = 600
+WIDTH = 400  # about the width of a card: text keeps its size on a phone and a desktop
 HIGHEST = 1e300
-LABEL_CHARS = 48  # a label longer than this is cut (its whole text stays in the bar's title)
+LABEL_CHARS = 40  # a longer label is cut (its whole text stays in the bar's title)
 # Characters XML 1.0 does not allow (control characters, surrogates, U+FFFE/FFFF) would make
 # the page's SVG malformed: they become U+FFFD.
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -44,6 +44,12 @@ class Tick(NamedTuple):
     text: str
 
 
+class XLabel(NamedTuple):
+    at: float
+    text: str
+    anchor: str  # "middle", or "end" for the last: it keeps inside the chart
+
+
 class ColumnChart(NamedTuple):
     label: str
     width: int
@@ -52,7 +58,7 @@ class ColumnChart(NamedTuple):
     bottom: float  # the x axis
     bars: list[Bar]
     y_ticks: list[Tick]  # grid lines with their value
-    x_ticks: list[Tick]  # labels under the bars (every few, so they never overlap)
+    x_ticks: list[XLabel]  # labels under the bars (every few, so they never overlap)
 
 
 class RankedBar(NamedTuple):
@@ -91,13 +97,10 @@ def nice_step(top: float, ticks: int = 4) -> float:
 
 
 def labelled(count: int, room: int = 6) -> list[int]:
-    """Which of `count` columns get a label under them: every few, at most `room` (more
-    would overlap), and the last one too when it is not next to a labelled one."""
+    """Which of `count` columns get a label under them: every few, counted back from the
+    last (the newest day is always named), at most `room` (more would overlap)."""
     every = max(1, math.ceil(count / room))
-    chosen = list(range(0, count, every))
-    if chosen and count - 1 - chosen[-1] >= every / 2 + 1:
-        chosen.append(count - 1)
-    return chosen
+    return sorted(range(count - 1, -1, -every))
 
 
 def _drawn(value: float) -> float:
@@ -123,7 +126,7 @@ def columns(
 ) -> ColumnChart:
     """One column per point, left to right; `value_text` writes a value (ticks, titles).
     `integer`: the ticks are whole numbers (counts)."""
-    left, right, top, bottom = 48.0, 8.0, 10.0, 24.0
+    left, right, top, bottom = 40.0, 4.0, 10.0, 24.0
     axis_y = height - bottom
     plot_w, plot_h = WIDTH - left - right, axis_y - top
     values = _values(points)
@@ -149,9 +152,13 @@ def columns(
     for k in range(steps + 1):
         tick = int(step) * k if integer else step * k
         y_ticks.append(Tick(axis_y - plot_h * k / steps, text(value_text(tick))))
-    x_ticks = [
-        Tick(left + i * band + band / 2, text(cut(points[i][0], 12))) for i in labelled(len(points))
-    ]
+    x_ticks = []
+    for i in labelled(len(points)):
+        name = text(cut(points[i][0], 12))
+        if i == len(points) - 1 and i > 0:
+            x_ticks.append(XLabel(left + (i + 1) * band, name, "end"))
+        else:
+            x_ticks.append(XLabel(left + i * band + band / 2, name, "middle"))
     return ColumnChart(text(label), WIDTH, height, left, axis_y, bars, y_ticks, x_ticks)
 
 

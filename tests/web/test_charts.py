@@ -103,9 +103,12 @@ def test_long_labels_are_cut_and_a_month_has_a_few_labels() -> None:
     days = [(f"Dec {d}", d) for d in range(1, 31)]
     chart = charts.columns(days, "x", str)
     shown = [t.text for t in chart.x_ticks]
-    assert shown[0] == "Dec 1" and shown[-1] == "Dec 30" and len(shown) <= 7
+    assert shown == ["Dec 5", "Dec 10", "Dec 15", "Dec 20", "Dec 25", "Dec 30"]
+    assert [t.anchor for t in chart.x_ticks] == ["middle"] * 5 + ["end"]  # inside the chart
+    assert chart.x_ticks[-1].at == charts.WIDTH - 4  # the plot's right end
     gaps = [b.at - a.at for a, b in zip(chart.x_ticks, chart.x_ticks[1:], strict=False)]
-    assert min(gaps) >= 600 / 30 * 3  # never crowded
+    assert min(gaps) >= (charts.WIDTH - 44) / 30 * 4.5  # never crowded
+    assert [t.anchor for t in charts.columns([("a", 1)], "x", str).x_ticks] == ["middle"]
 
 
 def test_nice_steps_are_round() -> None:
