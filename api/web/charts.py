@@ -96,7 +96,7 @@ def nice_step(top: float, ticks: int = 4) -> float:
     return 10 * power
 
 
-def labelled(count: int, room: int = 6) -> list[int]:
+def labelled(count: int, room: int = 4) -> list[int]:
     """Which of `count` columns get a label under them: every few, counted back from the
     last (the newest day is always named), at most `room` (more would overlap)."""
     every = max(1, math.ceil(count / room))
