@@ -11,6 +11,7 @@ from projections import (
     login_failures,
     manifests,
     namespaces,
+    pulls,
     pushes,
     referrers,
     repositories,
@@ -36,6 +37,7 @@ VIEWS: dict[str, View] = {
         access_tokens,
         revoked_tokens,
         login_failures,
+        pulls,
         history,
         pushes,
     )
