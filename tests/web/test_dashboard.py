@@ -1,6 +1,7 @@
 """The dashboard at `/` in a real browser: its numbers are those /api gives the same user
-(storage total and per namespace, counts, the event store's head and the views' lag), its
-pushes per day count the pushes made, a user sees only their namespaces' numbers, the live
+(storage total and per namespace, counts, the event store's head and the views' lag, the
+repositories' sizes and pulls), its pushes and pulls per day count the pushes and pulls
+made, a user sees only their namespaces' numbers, the live
 feed shows an event pushed while the page is open (and only what its reader may see), the
 charts are SVG inside the page (nothing asked of another origin), zh-CN, and 375 px."""
 
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,14 +19,30 @@ from playwright.sync_api import Page, expect
 
 from tests.apiclient import call, token_of
 from tests.auth import ADMIN
-from tests.images import push_image
+from tests.images import OCI_MANIFEST, push_image
+from tests.support import RegistryProcess, create_database, delete_stream, drop_database
 from tests.web.conftest import screenshot, session_client, sign_in
 from tests.world import BASE, World, build
 
 
 @pytest.fixture(scope="module")
-def world(module_registry) -> World:
-    return build(module_registry)
+def web(pg_admin_url: str, nats_url: str, tmp_path_factory) -> Iterator[RegistryProcess]:
+    """One registry for the module that records its pulls every half second (the pull
+    charts show them; the other registries under test record them when they stop)."""
+    url = create_database(pg_admin_url)
+    data = tmp_path_factory.mktemp("dashboard") / "data"
+    registry = RegistryProcess(url, nats_url, data, CYP_PULL_FLUSH_SECONDS="0.5").start()
+    try:
+        yield registry
+    finally:
+        registry.stop()
+        delete_stream(nats_url, registry.stream)
+        drop_database(pg_admin_url, url)
+
+
+@pytest.fixture(scope="module")
+def world(web: RegistryProcess) -> World:
+    return build(web)
 
 
 def _info(world: World, token: str) -> dict[str, Any]:
@@ -57,17 +76,50 @@ def _pushed_today(page: Page) -> tuple[int, int]:
     )
 
 
-def _settled(page: Page) -> None:
-    """Reload until the page shows every view current (the sign-in's own event projected)."""
+def _settled(page: Page, world: World, token: str) -> dict[str, Any]:
+    """/api/system/info as the page shows it: reloads until the page shows every view
+    current (the sign-in's own event projected) and nothing happened between the page and
+    the /api answer (a flush of pulls is an event too)."""
     for _ in range(50):
         lags = page.locator("#views-table [data-lag]").evaluate_all(
             "cells => cells.map(c => c.dataset.lag)"
         )
         if lags and all(lag == "0" for lag in lags):
-            return
+            info = _info(world, token)
+            if info["event_store"]["head_position"] == _value(page, "#event-head"):
+                return info
         page.wait_for_timeout(100)
         page.reload()
     raise AssertionError(f"views never current on the page: {lags}")
+
+
+def _wait(condition: Callable[[], bool], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def _repositories(world: World, token: str) -> dict[str, dict[str, Any]]:
+    answer = call(world.url, "GET", "/api/repositories", token, params={"limit": 100})
+    return {r["name"]: r for r in answer.json()["data"]["items"]}
+
+
+def _pull(web: RegistryProcess, who: tuple[str, str], reference: str, times: int) -> None:
+    repository, tag = reference.split(":")
+    with web.client(who) as client:
+        for _ in range(times):
+            answer = client.get(
+                f"/v2/{repository}/manifests/{tag}", headers={"Accept": OCI_MANIFEST}
+            )
+            assert answer.status_code == 200
+
+
+def _ranking(page: Page, table: str) -> list[list[Any]]:
+    return page.locator(f"{table} tbody tr").evaluate_all(
+        "rows => rows.map(r => [r.dataset.repository,"
+        " Number(r.querySelector('data').getAttribute('value'))])"
+    )
 
 
 def test_signed_out_the_dashboard_goes_to_sign_in(page: Page, web) -> None:
@@ -77,15 +129,12 @@ def test_signed_out_the_dashboard_goes_to_sign_in(page: Page, web) -> None:
     assert signed_out.status_code == 303 and signed_out.headers["location"].startswith("/login")
 
 
-def test_the_admin_sees_what_api_says_in_svg_from_this_origin(
-    page: Page, web, world: World
-) -> None:
+def test_the_admin_sees_what_api_says_in_svg_of_this_origin(page: Page, web, world: World) -> None:
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
     token = token_of(world.url, *ADMIN)  # (before the page: signing in is an event)
     sign_in(page, web, ADMIN, "/")
-    _settled(page)
-    info = _info(world, token)
+    info = _settled(page, world, token)
     assert _value(page, "#storage-total") == info["storage"]["bytes"] > 0
     assert _value(page, "#repository-count") == info["counts"]["repositories"]
     expect(page.locator("#tag-count")).to_contain_text(f"{info['counts']['tags']} tags")
@@ -105,16 +154,11 @@ def test_the_admin_sees_what_api_says_in_svg_from_this_origin(
     for name in ("postgres", "nats", "storage"):
         expect(page.locator(f'[data-component="{name}"] .badge')).to_have_text("up")
     # the largest repositories, as /api/repositories sizes them
-    listed = call(world.url, "GET", "/api/repositories", token, params={"limit": 100})
-    sizes = [[r["name"], r["size"]] for r in listed.json()["data"]["items"]]
-    largest = page.locator("#largest-table tbody tr").evaluate_all(
-        "rows => rows.map(r => [r.dataset.repository,"
-        " Number(r.querySelector('data').getAttribute('value'))])"
-    )
-    assert largest == sorted(sizes, key=lambda item: (-item[1], item[0]))[:10]
+    sizes = [[r["name"], r["size"]] for r in _repositories(world, token).values()]
+    assert _ranking(page, "#largest-table") == sorted(sizes, key=lambda r: (-r[1], r[0]))[:10]
     # charts drawn inside the page, each an image with a name; no other origin asked
     charts = page.locator("main svg.chart[role=img]")
-    expect(charts).to_have_count(3)
+    expect(charts).to_have_count(5)
     for label in charts.evaluate_all("svgs => svgs.map(s => s.getAttribute('aria-label'))"):
         assert label
     expect(page.locator("main svg.chart rect.bar title").first).to_be_attached()
@@ -151,12 +195,35 @@ def test_pushes_per_day_count_the_pushes_made(page: Page, web, world: World) -> 
     assert len(moves) == tags + 3
 
 
+def test_pulls_per_day_and_the_repositories_pulled_most(page: Page, web, world) -> None:
+    token = token_of(world.url, *ADMIN)
+    before = _repositories(world, token)
+    _pull(web, ADMIN, "myapp:latest", 5)
+    _pull(web, ADMIN, "shared/tool:1", 2)
+    _wait(
+        lambda: (
+            _repositories(world, token)["myapp"]["pull_count"] == before["myapp"]["pull_count"] + 5
+        )
+    )
+    _wait(lambda: _repositories(world, token)["shared/tool"]["pull_count"] >= 2)
+    sign_in(page, web, ADMIN, "/")
+    repositories = _repositories(world, token)
+    pulled = [[r["name"], r["pull_count"]] for r in repositories.values() if r["pull_count"]]
+    assert _ranking(page, "#most-pulled-table") == sorted(pulled, key=lambda r: (-r[1], r[0]))
+    assert _ranking(page, "#most-pulled-table")[0] == ["myapp", 5]
+    today = datetime.now(UTC).date().isoformat()
+    shown = page.locator(f'#pulls-table tr[data-day="{today}"] data').get_attribute("value")
+    assert int(shown) == sum(n for _, n in pulled)  # every pull of this module was today
+    expect(page.locator("#pulls-table tbody tr")).to_have_count(30)
+    expect(page.locator("#pulls-total")).to_contain_text(f"{sum(n for _, n in pulled)} pulls")
+    expect(page.locator("#feed")).to_contain_text("pulls of myapp recorded")
+
+
 def test_a_user_sees_only_their_namespaces_numbers(page: Page, web, world: World) -> None:
     alice = ("alice", world.passwords["alice"])
     token = token_of(world.url, *alice)
     sign_in(page, web, alice, "/")
-    _settled(page)
-    info = _info(world, token)
+    info = _settled(page, world, token)
     assert _namespaces(page) == info["storage"]["namespaces"]
     assert {n["namespace"] for n in _namespaces(page)} == {"alice", "shared"}
     assert _value(page, "#repository-count") == info["counts"]["repositories"] == 2
@@ -165,6 +232,18 @@ def test_a_user_sees_only_their_namespaces_numbers(page: Page, web, world: World
         "rows => rows.map(r => r.dataset.repository)"
     )
     assert sorted(largest) == ["alice/app", "shared/tool"]
+    _pull(web, ("bob", world.passwords["bob"]), "bob/secret:1", 3)  # not hers to count
+    _pull(web, alice, "alice/app:1", 2)
+    _wait(lambda: _repositories(world, token)["alice/app"]["pull_count"] >= 2)
+    _wait(lambda: _repositories(world, world.admin)["bob/secret"]["pull_count"] >= 3)
+    page.reload()
+    hers = {name: r["pull_count"] for name, r in _repositories(world, token).items()}
+    assert set(hers) == {"alice/app", "shared/tool"}
+    ranked = _ranking(page, "#most-pulled-table")
+    assert ranked == sorted(([k, v] for k, v in hers.items() if v), key=lambda r: (-r[1], r[0]))
+    today = datetime.now(UTC).date().isoformat()
+    shown = page.locator(f'#pulls-table tr[data-day="{today}"] data').get_attribute("value")
+    assert int(shown) == sum(hers.values())
     before = _pushed_today(page)
     with web.client(("bob", world.passwords["bob"])) as client:
         push_image(client, "bob/secret", "3", [BASE, b"bob secret 3"])

@@ -82,6 +82,14 @@ def sentence(event: HistoryEvent, _: Callable[[str], str]) -> str:
     elif kind == "token.revoked":
         own = d.get("subject") == event.actor
         text = _("{actor} signed out") if own else _("{actor} ended a session of {subject}")
+    elif kind == "pulls.counted":
+        counts = [*_counts(d.get("tags")), *_counts(d.get("digests"))]
+        facts["count"] = sum(counts)
+        text = (
+            _("{count} pulls of {repository} recorded")
+            if counts
+            else _("Pulls of {repository} recorded")
+        )
     elif kind in ("access_token.issued", "access_token.revoked"):
         robot = d.get("token_type") == "robot"
         text = {
@@ -95,6 +103,13 @@ def sentence(event: HistoryEvent, _: Callable[[str], str]) -> str:
             _("{actor}: {type} in {repository}") if event.repository else _("{actor}: {type}")
         )
     return text.format(**facts)
+
+
+def _counts(found: object) -> list[int]:
+    """The counts of a pulls event's tags or digests (none if its details were cut short)."""
+    if not isinstance(found, dict):
+        return []
+    return [n for n in found.values() if isinstance(n, int)]
 
 
 def _messages(_: Callable[[str], str]) -> dict[str, str]:
