@@ -200,11 +200,8 @@ def test_pulls_per_day_and_the_repositories_pulled_most(page: Page, web, world) 
     before = _repositories(world, token)
     _pull(web, ADMIN, "myapp:latest", 5)
     _pull(web, ADMIN, "shared/tool:1", 2)
-    _wait(
-        lambda: (
-            _repositories(world, token)["myapp"]["pull_count"] == before["myapp"]["pull_count"] + 5
-        )
-    )
+    expected = before["myapp"]["pull_count"] + 5
+    _wait(lambda: _repositories(world, token)["myapp"]["pull_count"] == expected)
     _wait(lambda: _repositories(world, token)["shared/tool"]["pull_count"] >= 2)
     sign_in(page, web, ADMIN, "/")
     repositories = _repositories(world, token)
