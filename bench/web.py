@@ -4,7 +4,7 @@ server-side (target: p95 < 100 ms each) and weigh the first visit (HTML + CSS + 
 target < 200 KB).
 
     .venv/bin/python -m bench.web [--quick] [--repos N] [--tags-per-repo N] [--requests N]
-                                  [--markdown FILE]
+                                  [--markdown FILE] [--only PAGE ...]
 
 One client (keep-alive, sequential: latency, not throughput), as the system admin and as a
 user who reads three of the hundred organisation namespaces. Postgres on 127.0.0.1:5432 and
@@ -14,6 +14,7 @@ NATS on 127.0.0.1:4222.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import re
@@ -59,7 +60,7 @@ def signed_in(url: str, who: tuple[str, str]) -> httpx.Client:
 
 def first_visit(url: str, who: tuple[str, str]) -> dict[str, int]:
     """Bytes a first visit transfers: the dashboard's HTML and what it loads (CSS, JS, icon)."""
-    with signed_in(url, who) as client:
+    with contextlib.closing(signed_in(url, who)) as client:
         html = client.get("/")
         sizes = {"/ (HTML)": len(html.content)}
         for asset in sorted(set(re.findall(r'(?:href|src)="(/static/[^"]+)"', html.text))):
@@ -104,14 +105,17 @@ def pages(repos: int, tags: int, who: str, rng: random.Random) -> dict[str, Call
     return shapes
 
 
-def measure(url: str, who: tuple[str, str], repos: int, tags: int, count: int) -> list[dict]:
+def measure(
+    url: str, who: tuple[str, str], repos: int, tags: int, count: int, only: list[str]
+) -> list[dict]:
     label = "admin" if who == ADMIN else "reader"
     results = []
-    with signed_in(url, who) as client:
+    with contextlib.closing(signed_in(url, who)) as client:
         for _ in range(5):  # warm the connection and the plans
-            client.get("/images")
+            client.get("/")
         for name, path in pages(repos, tags, label, random.Random(7)).items():
-            results.append(summary(f"{label}: {name}", timed(client, path, count)))
+            if not only or any(name.startswith(prefix) for prefix in only):
+                results.append(summary(f"{label}: {name}", timed(client, path, count)))
     return results
 
 
@@ -145,6 +149,9 @@ def main() -> None:
     parser.add_argument("--tags-per-repo", type=int, default=10)
     parser.add_argument("--requests", type=int, help="requests per page (default 200; quick 40)")
     parser.add_argument("--markdown", type=Path, help="also write the report here")
+    parser.add_argument(
+        "--only", action="append", default=[], help="time only the pages named so (repeatable)"
+    )
     args = parser.parse_args()
     repos = args.repos or (1000 if args.quick else 10_000)
     count = args.requests or (40 if args.quick else 200)
@@ -161,8 +168,8 @@ def main() -> None:
             ).fetchone()
         add_reader(server.url, api_token(server.url, *ADMIN))
         sizes = first_visit(server.url, ADMIN)
-        results = measure(server.url, ADMIN, repos, tags, count)
-        results += measure(server.url, READER, repos, tags, count)
+        results = measure(server.url, ADMIN, repos, tags, count, args.only)
+        results += measure(server.url, READER, repos, tags, count, args.only)
     header = (
         f"{counted[0]} repositories, {counted[1]} tags ({seeded['events']} events; views"
         f" current {projected:.0f} s after seeding); {count} sequential requests per page, one"

@@ -12,6 +12,7 @@ from projections import (
     manifests,
     namespaces,
     pulls,
+    pushes,
     referrers,
     repositories,
     revoked_tokens,
@@ -38,6 +39,7 @@ VIEWS: dict[str, View] = {
         login_failures,
         pulls,
         history,
+        pushes,
     )
 }
 CHANNEL = "cyp_views"

@@ -1,6 +1,7 @@
 """The storage view: what every repository references in the blob store (blobs and
-manifests) and counters of distinct blobs and bytes, overall and per namespace — kept as the
-events arrive by the SQL functions of migration 007, so system info reads a few rows."""
+manifests) and counters of distinct blobs and bytes, overall and per namespace, and of the
+bytes each repository references — kept as the events arrive by the SQL functions of
+migrations 007 and 015, so system info and the dashboard read a few rows."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ tables = (
     "storage_namespace_blobs",
     "storage_namespaces",
     "storage_totals",
+    "storage_repositories",
 )
 
 
@@ -63,6 +65,10 @@ WITH input AS (
         FROM fresh HAVING count(*) > 0
         ON CONFLICT (id) DO UPDATE SET blobs = t.blobs + EXCLUDED.blobs,
             bytes = t.bytes + EXCLUDED.bytes, referenced = t.referenced + EXCLUDED.referenced
+), repository_bytes AS (
+    INSERT INTO storage_repositories AS r (repository, bytes)
+        SELECT repository, sum(size) FROM added GROUP BY repository
+        ON CONFLICT (repository) DO UPDATE SET bytes = r.bytes + EXCLUDED.bytes
 ), per_namespace AS (
     SELECT namespace, digest, count(*) AS n FROM fresh GROUP BY namespace, digest
 ), namespace_blobs AS (
@@ -146,3 +152,24 @@ async def repository_sizes(conn: Any, repositories: list[str]) -> dict[str, int]
         (repositories,),
     )
     return dict(await cur.fetchall())
+
+
+class RepositorySize(NamedTuple):
+    repository: str
+    bytes: int
+
+
+async def largest_repositories(
+    conn: Any, readable: list[str] | None, limit: int
+) -> list[RepositorySize]:
+    """The repositories referencing the most bytes (as `repository_sizes` counts them), most
+    first; of the namespaces in `readable` (None: all)."""
+    where, params = "", []
+    if readable is not None:
+        where, params = " WHERE namespace = ANY(%s::text[])", [readable]
+    cur = await conn.execute(
+        f"SELECT repository, bytes FROM storage_repositories{where}"
+        " ORDER BY bytes DESC, repository LIMIT %s",
+        [*params, limit],
+    )
+    return [RepositorySize(*row) for row in await cur.fetchall()]

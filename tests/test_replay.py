@@ -59,6 +59,8 @@ TABLES = {
     "storage_namespace_blobs": "namespace, digest",
     "storage_namespaces": "namespace",
     "storage_totals": "id",
+    "storage_repositories": "repository",
+    "push_days": "day, namespace",
     "pull_tags": "repository, tag",
     "pull_repositories": "repository",
     "pull_days": "day, repository",
@@ -490,6 +492,25 @@ def test_replay_equals_live(app: Registry, conn: psycopg.Connection[Any], databa
                     "SELECT namespace, blobs, bytes FROM storage_namespaces ORDER BY namespace"
                 ).fetchall()
             ), "per-namespace storage counters drifted"
+            # (a repository whose references all went keeps a row of 0 bytes)
+            per_repository = conn.execute(
+                "SELECT repository, r.bytes, coalesce(s.bytes, 0) FROM storage_repositories r"
+                " FULL JOIN (SELECT repository, sum(size) AS bytes FROM storage_refs"
+                " GROUP BY repository) s USING (repository)"
+                " WHERE r.bytes IS DISTINCT FROM coalesce(s.bytes, 0)"
+            ).fetchall()
+            assert per_repository == [], "per-repository storage counters drifted"
+            # pushes per day count what the audit log has (no namespace deleted here held any)
+            pushes = "SELECT (occurred_at AT TIME ZONE 'UTC')::date, namespace,"
+            pushes += " count(*) FILTER (WHERE type = 'tag.moved'),"
+            pushes += " count(*) FILTER (WHERE type = 'manifest.pushed') FROM history"
+            pushes += " WHERE type IN ('tag.moved', 'manifest.pushed') GROUP BY 1, 2 ORDER BY 1, 2"
+            assert (
+                conn.execute(pushes).fetchall()
+                == conn.execute(
+                    "SELECT day, namespace, tags, manifests FROM push_days ORDER BY 1, 2"
+                ).fetchall()
+            ), "pushes per day differ from the audit log"
             wrong_subject = conn.execute(
                 "SELECT r.digest FROM referrers r JOIN manifests m"
                 " ON m.repository = r.repository AND m.digest = r.digest"

@@ -60,7 +60,7 @@ class HistoryPage(msgspec.Struct):
     next_cursor: str | None  # older events follow below this position
 
 
-def _event(row: history.HistoryRow) -> HistoryEvent:
+def history_event(row: history.HistoryRow) -> HistoryEvent:
     return HistoryEvent(**row._asdict())
 
 
@@ -100,7 +100,7 @@ async def caller_filter(
     )
 
 
-def _position(text: str | None, field: str) -> int | None:
+def event_position(text: str | None, field: str) -> int | None:
     if text is None or text == "":
         return None
     if not text.isascii() or not text.isdigit() or len(text) > 18:
@@ -136,17 +136,31 @@ async def list_history(
     """The audit log, newest first."""
     services: Services = request.app.state.services
     f = await caller_filter(request, actor, type, repository, namespace, since, until, tag)
-    before = _position(cursor, "cursor")
+    before = event_position(cursor, "cursor")
     rows = await services.query(history.newest, f, before, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
-    return ok(HistoryPage([_event(row) for row in rows], str(rows[-1].position) if more else None))
+    return ok(
+        HistoryPage([history_event(row) for row in rows], str(rows[-1].position) if more else None)
+    )
 
 
-async def _live(
-    services: Services, current: Callable[[], Awaitable[history.HistoryFilter]], after: int
+_encoder = msgspec.json.Encoder()
+
+
+def event_json(event: HistoryEvent) -> str:
+    return _encoder.encode(event).decode()
+
+
+async def live_events(
+    services: Services,
+    current: Callable[[], Awaitable[history.HistoryFilter]],
+    after: int,
+    encode: Callable[[HistoryEvent], str] = event_json,
 ) -> AsyncIterator[ServerSentEventMessage]:
-    encoder = msgspec.json.Encoder()
+    """The events after position `after` that `current()` (asked anew before each batch)
+    lets the caller see, as they reach the views; each message's data is `encode(event)`
+    (also the web UI's feed, which adds a line of text)."""
     while True:
         head = services.waiter.position
         if head > after:
@@ -158,7 +172,7 @@ async def _live(
             except (RegistryError, psycopg.Error):  # signed out, or the database went away:
                 return  # the client reconnects with Last-Event-ID
             for row in rows:
-                data = encoder.encode(_event(row)).decode()
+                data = encode(history_event(row))
                 yield ServerSentEventMessage(data=data, id=str(row.position))
             after = rows[-1].position if len(rows) == BATCH else head
             continue
@@ -193,12 +207,14 @@ async def stream_history(
         request.scope.pop("cyp_api_caller", None)  # type: ignore[misc] - the session anew
         return await caller_filter(request, actor, type, repository, namespace)
 
-    start = _position(request.headers.get("last-event-id"), "Last-Event-ID")
+    start = event_position(request.headers.get("last-event-id"), "Last-Event-ID")
     if start is None:
-        start = _position(after, "after")
+        start = event_position(after, "after")
     if start is None:
         start = services.waiter.position
-    return ServerSentEvent(_live(services, current, start), headers={"Cache-Control": "no-store"})
+    return ServerSentEvent(
+        live_events(services, current, start), headers={"Cache-Control": "no-store"}
+    )
 
 
 route_handlers = [list_history, stream_history]

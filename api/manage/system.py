@@ -91,9 +91,9 @@ def _lags(positions: dict[str, int], head: int) -> list[Lag]:
     return [Lag(name, pos, max(head - pos, 0)) for name, pos in positions.items()]
 
 
-@get("/api/system/info", tags=["system"], responses=errors())
-async def system_info(request: Request[Any, Any, Any]) -> Response[Envelope[SystemInfo]]:
-    """What runs, how big it is, how current its views are, and whether it is healthy."""
+async def system_facts(request: Request[Any, Any, Any]) -> SystemInfo:
+    """System info as this request's caller may see it (the web UI's dashboard shows the
+    same)."""
     services: Services = request.app.state.services
     caller = await api_caller(request)
     readable = await readable_namespaces(request, caller)
@@ -108,31 +108,31 @@ async def system_info(request: Request[Any, Any, Any]) -> Response[Envelope[Syst
     repositories, tags = await services.query(system.counts, readable)
     disk = await anyio.to_thread.run_sync(_disk, services.store.root)
     started = request.app.state.started_at
-    return ok(
-        SystemInfo(
-            version=services.version,
-            started_at=datetime.fromtimestamp(started, UTC),
-            uptime_seconds=round(time.time() - started, 3),
-            status="unhealthy"
-            if not all(health.values())
-            else "degraded"
-            if lagging
-            else "healthy",
-            components=health,
-            counts=Counts(repositories, tags),
-            storage=Storage(
-                bytes=totals.bytes,
-                blobs=totals.blobs,
-                referenced_bytes=totals.referenced,
-                saved_by_sharing=totals.referenced - totals.bytes,
-                namespaces=[NamespaceStorage(*row) for row in namespaces],
-                disk=disk,
-            ),
-            event_store=EventStoreInfo(events.head, events.bytes, events.events),
-            views=_lags(views, events.head),
-            relay=_lags(relay, events.head),
-        )
+    return SystemInfo(
+        version=services.version,
+        started_at=datetime.fromtimestamp(started, UTC),
+        uptime_seconds=round(time.time() - started, 3),
+        status="unhealthy" if not all(health.values()) else "degraded" if lagging else "healthy",
+        components=health,
+        counts=Counts(repositories, tags),
+        storage=Storage(
+            bytes=totals.bytes,
+            blobs=totals.blobs,
+            referenced_bytes=totals.referenced,
+            saved_by_sharing=totals.referenced - totals.bytes,
+            namespaces=[NamespaceStorage(*row) for row in namespaces],
+            disk=disk,
+        ),
+        event_store=EventStoreInfo(events.head, events.bytes, events.events),
+        views=_lags(views, events.head),
+        relay=_lags(relay, events.head),
     )
+
+
+@get("/api/system/info", tags=["system"], responses=errors())
+async def system_info(request: Request[Any, Any, Any]) -> Response[Envelope[SystemInfo]]:
+    """What runs, how big it is, how current its views are, and whether it is healthy."""
+    return ok(await system_facts(request))
 
 
 route_handlers = [system_info]

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import functools
 import io
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_datetime
+from babel.dates import format_datetime, format_skeleton
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -80,6 +80,11 @@ def when(moment: datetime | None, language: str) -> str:
     if moment is None:
         return ""
     return format_datetime(moment, "medium", tzinfo=UTC, locale=_LOCALES[language]) + " UTC"
+
+
+def day(moment: date, language: str, year: bool = False) -> str:
+    """A day as people of `language` write it: "Dec 3" / "12月3日" (with `year`: "Dec 3, 2026")."""
+    return format_skeleton("yMMMd" if year else "MMMd", moment, locale=_LOCALES[language])
 
 
 def number(value: int | float, language: str) -> str:
