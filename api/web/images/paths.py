@@ -45,4 +45,4 @@ def repository_url(name: str, part: str = "", **query: Any) -> str:
 
 def with_query(url: str, **query: Any) -> str:
     kept = {key: value for key, value in query.items() if value not in (None, "")}
-    return url + ("?" + urlencode(kept, quote_via=quote) if kept else "")
+    return url + ("?" + urlencode(kept, quote_via=quote, safe="/:") if kept else "")
