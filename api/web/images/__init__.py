@@ -11,7 +11,8 @@
 
 Every page answers from the /api surface's own functions with the same caller, so a user
 sees exactly what /api shows them; refusals become readable pages in their language
-(`refusals`).
+(`refusals`). Names contain slashes: `routes` takes the rest of the path and dispatches,
+`paths` builds the addresses; `common` holds what the pages share.
 """
 
 from __future__ import annotations
