@@ -1,6 +1,7 @@
 """The storage view: what every repository references in the blob store (blobs and
-manifests) and counters of distinct blobs and bytes, overall and per namespace — kept as the
-events arrive by the SQL functions of migration 007, so system info reads a few rows."""
+manifests) and counters of distinct blobs and bytes, overall and per namespace, and each
+repository's bytes — kept as the events arrive (the SQL functions of migrations 007 and 017,
+and their set-based twin below), so system info and a repository's size read a few rows."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ tables = (
     "storage_namespace_blobs",
     "storage_namespaces",
     "storage_totals",
+    "storage_repositories",
 )
 
 
@@ -65,6 +67,10 @@ WITH input AS (
             bytes = t.bytes + EXCLUDED.bytes, referenced = t.referenced + EXCLUDED.referenced
 ), per_namespace AS (
     SELECT namespace, digest, count(*) AS n FROM fresh GROUP BY namespace, digest
+), repository_bytes AS (
+    INSERT INTO storage_repositories AS r (repository, bytes)
+        SELECT repository, sum(size) FROM added GROUP BY repository
+        ON CONFLICT (repository) DO UPDATE SET bytes = r.bytes + EXCLUDED.bytes
 ), namespace_blobs AS (
     INSERT INTO storage_namespace_blobs AS b (namespace, digest, refs)
         SELECT namespace, digest, n FROM per_namespace
@@ -141,8 +147,7 @@ async def by_namespace(conn: Any, readable: list[str] | None) -> list[NamespaceU
 async def repository_sizes(conn: Any, repositories: list[str]) -> dict[str, int]:
     """Bytes each repository references (shared layers counted in each)."""
     cur = await conn.execute(
-        "SELECT repository, sum(size)::bigint FROM storage_refs"
-        " WHERE repository = ANY(%s::text[]) GROUP BY repository",
+        "SELECT repository, bytes FROM storage_repositories WHERE repository = ANY(%s::text[])",
         (repositories,),
     )
     return dict(await cur.fetchall())

@@ -57,6 +57,7 @@ TABLES = {
     "storage_namespace_blobs": "namespace, digest",
     "storage_namespaces": "namespace",
     "storage_totals": "id",
+    "storage_repositories": "repository",
     "view_positions": "view",
 }
 WHO = Caller("tester", "127.0.0.1")
@@ -453,6 +454,16 @@ def test_replay_equals_live(app: Registry, conn: psycopg.Connection[Any], databa
                     "SELECT namespace, blobs, bytes FROM storage_namespaces ORDER BY namespace"
                 ).fetchall()
             ), "per-namespace storage counters drifted"
+            per_repository = conn.execute(
+                "SELECT repository, sum(size) FROM storage_refs GROUP BY repository"
+                " ORDER BY repository"
+            ).fetchall()
+            assert (
+                per_repository
+                == conn.execute(
+                    "SELECT repository, bytes FROM storage_repositories ORDER BY repository"
+                ).fetchall()
+            ), "per-repository bytes drifted"
             wrong_subject = conn.execute(
                 "SELECT r.digest FROM referrers r JOIN manifests m"
                 " ON m.repository = r.repository AND m.digest = r.digest"

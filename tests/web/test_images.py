@@ -312,6 +312,8 @@ def test_a_reader_sees_no_delete_button_and_a_forged_delete_is_refused(
         assert refused.status_code == 403, path
         assert "text/html" in refused.headers["content-type"]
         assert "You may not delete from team/web/frontend." in refused.text
+        bare = forger.post(path, data={})  # and without the token, whoever sends it
+        assert bare.status_code == 403 and "This form expired" in bare.text, path
     unseen = forger.post("/images/paged/many/t00/-/delete", data={"csrf": csrf})
     assert unseen.status_code == 404  # not even readable: as /api, it does not exist
     admin = token_of(web.url, *ADMIN)
