@@ -16,6 +16,7 @@ from api.auth.jwts import ApiTokens, TokenCache, Tokens
 from api.auth.verified_passwords import VerifiedPasswords
 from api.availability import DatabaseGate
 from api.proxies import TrustedProxies
+from domain.pulls import PullTally
 from domain.registry import Registry
 from projections.waiter import PositionWaiter
 from storage.filesystem import FilesystemStore
@@ -61,6 +62,8 @@ class Services:
     relay_stream: str = "CYP_EVENTS"
     relay_max_lag: float = 30.0
     manifests: ManifestCache = field(default_factory=ManifestCache)
+    # Manifest GETs answered 200, counted until workers.pulls records them (domain.pulls).
+    pulls: PullTally = field(default_factory=PullTally)
     lifespan: Sequence[Any] = ()
     # Token authentication: the signer/verifier, its cache of verified tokens, where clients
     # reach the registry (empty: from each request) and how long refresh tokens live.

@@ -8,9 +8,11 @@ A fresh `cyp-registry serve` (a new Postgres database and JetStream stream, remo
 starts first; the seeding then writes domain aggregates straight into its event store,
 hundreds per `Registry.save` (one transaction each) — the events the push path would record,
 with realistic shapes: per repository a few base layers shared with other repositories, and
-per tag a config blob and a layer of its own. The server's projection runner builds every
-view from those events, as it does for pushes; the bench waits until they are current. Each
-image's config (creation time, labels) is written into the blob store, since details read it.
+per tag a config blob and a layer of its own; and pulls of every tag, flushed on three days
+(the `pulls` view then holds a row per tag, which /api adds to every page). The server's
+projection runner builds every view from those events, as it does for pushes; the bench
+waits until they are current. Each image's config (creation time, labels) is written into
+the blob store, since details read it.
 
 Then one client (keep-alive, sequential: latency, not throughput) times each request shape,
 as the system admin and as a user who reads three of the hundred organisation namespaces
@@ -30,6 +32,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,7 @@ from cyp_registry.wiring import eventsourcing_env
 from domain.content import BlobLink, Manifest, Repository, Tag
 from domain.manifests import OCI_MANIFEST
 from domain.namespaces import Namespace
+from domain.pulls import PullBatch, Pulls
 from domain.registry import Registry
 from tests.auth import ADMIN
 
@@ -128,6 +132,13 @@ def repository_aggregates(i: int, tags: int, blobs: Path, rng: random.Random) ->
             )
         )
         found.append(Tag.create(name, tag, digest, *WHO))
+    pulls = None
+    for days_ago in (14, 3, 0):  # three flushes of an API process, days apart
+        until = datetime(2026, 12, 10, 12, tzinfo=UTC) - timedelta(days=days_ago)
+        counts = {tag: rng.randint(1, 50) for tag in tag_names(i, tags)}
+        flush = PullBatch(name, counts, until, until, "bench:1", f"{i}-{days_ago}")
+        pulls = Pulls.record(pulls, flush, "system", "")
+    found.append(pulls)
     return found
 
 

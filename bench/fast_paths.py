@@ -1,13 +1,14 @@
-"""What the blob fast path (api.v2.blob_fastpath) saves: server CPU per request, answered
-below Litestar or by the handler, one client sending one request at a time.
+"""What the fast paths (api.v2.fastpath, api.v2.blob_fastpath) save: server CPU per request,
+answered below Litestar or by the handler, one client sending one request at a time.
 
     .venv/bin/python -m bench.fast_paths [--rounds 6] [--blobs 500]
 
 The same requests go both ways: as a client sends them (the fast path takes them), and with
 `via=handler` added to the query (an odd query: the fast path leaves the request to Litestar
 and the handler; an answer the same in every byte, tests/test_blob_fastpath.py). Measured:
-a blob's HEAD that finds nothing (404), and a blob pushed as `docker push` does it (HEAD,
-POST, PUT of 64 KiB with ?digest=). Rounds alternate which way goes first; medians."""
+a manifest GET by tag (200: a pull, counted), a blob's HEAD that finds nothing (404), and a
+blob pushed as `docker push` does it (HEAD, POST, PUT of 64 KiB with ?digest=). Rounds
+alternate which way goes first; medians."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 
 from bench.servers import Ours, tree_cpu
-from bench.workload import Client
+from bench.workload import Client, make_image, push_image
 
 REPO = "fast/paths"
 
@@ -28,6 +29,11 @@ REPO = "fast/paths"
 def _query(via: bool, query: str = "") -> str:
     parts = [p for p in (query, "via=handler" if via else "") if p]
     return "?" + "&".join(parts) if parts else ""
+
+
+def get_manifest(c: Client, via: bool) -> None:
+    status, _, _ = c.request("GET", f"/v2/{REPO}/manifests/v1{_query(via)}")
+    assert status == 200, status
 
 
 def head_missing(c: Client, via: bool) -> None:
@@ -54,13 +60,19 @@ def _rounded(values: list[float]) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--gets", type=int, default=3000)
     parser.add_argument("--heads", type=int, default=3000)
     parser.add_argument("--blobs", type=int, default=500)
     args = parser.parse_args()
-    kinds = {"HEAD blob (404)": (head_missing, args.heads), "blob push": (push_blob, args.blobs)}
+    kinds = {
+        "GET manifest by tag": (get_manifest, args.gets),
+        "HEAD blob (404)": (head_missing, args.heads),
+        "blob push": (push_blob, args.blobs),
+    }
     with tempfile.TemporaryDirectory() as folder, Ours(Path(folder)) as server:
         client = Client(server.url)
         client.authorize(REPO)
+        push_image(client, make_image(REPO, "v1", seed=1))
         print(f"server pid {server.pid}; {args.rounds} rounds, medians")
         for kind, (fn, count) in kinds.items():
             for _ in range(20):  # warm both ways up

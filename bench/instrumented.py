@@ -73,6 +73,12 @@ POINTS = [
     ("domain.registry", "Registry", "blob_linked", "domain: blob_linked check"),
     ("domain.registry", "Registry", "manifest_exists", "domain: manifest_exists check"),
     ("workers.projector", "ProjectionRunner", "step", "views: projection runner step"),
+    (
+        "eventsourcing.postgres",
+        "PostgresApplicationRecorder",
+        "select_notifications",
+        "store: select notifications (runner, relay)",
+    ),
     ("storage.filesystem", "FilesystemStore", "append", "storage: stream body to upload file"),
     ("storage.filesystem", "FilesystemStore", "_finish", "storage: verify + fsync + rename"),
     ("storage.filesystem", "FilesystemStore", "put_bytes", "storage: manifest write + fsync"),
@@ -87,6 +93,57 @@ def install() -> None:
     for module, cls, attr, label in POINTS:
         owner = getattr(importlib.import_module(module), cls)
         _wrap(owner, attr, label)
+    _lags()
+
+
+def _lags() -> None:
+    """How long a committed write waits for the views: from its transaction's commit (the
+    group commit's answer) to the views' commit (the runner's step), and to the event loop
+    learning of it (the waiter)."""
+    from domain.commands.group_commit import GroupCommit
+    from projections.waiter import PositionWaiter
+    from workers.projector import ProjectionRunner
+
+    committed: dict[str, dict[int, float]] = {"step": {}, "loop": {}}
+
+    def reached(which: str, label: str, position: int) -> None:
+        now = time.perf_counter()
+        with _lock:
+            pending = committed[which]
+            done = [p for p in pending if p <= position]
+            times = [pending.pop(p) for p in done]
+        for t in times:
+            _record(label, now - t)
+
+    finish = GroupCommit._finish
+
+    def timed_finish(self, batch, error=None):
+        if error is None:
+            ids = [r.notification.id for t in batch for r in t.recordings]
+            if ids:
+                now = time.perf_counter()
+                with _lock:
+                    for which in committed.values():
+                        which[max(ids)] = now
+        return finish(self, batch, error)
+
+    GroupCommit._finish = timed_finish
+    step = ProjectionRunner.step
+
+    def timed_step(self, conn):
+        count = step(self, conn)
+        if count and self._positions:
+            reached("step", "views: commit -> views committed", min(self._positions.values()))
+        return count
+
+    ProjectionRunner.step = timed_step
+    advance = PositionWaiter._advance
+
+    def timed_advance(self, position):
+        reached("loop", "views: commit -> event loop told", position)
+        return advance(self, position)
+
+    PositionWaiter._advance = timed_advance
 
 
 def _dump(path: Path) -> None:

@@ -51,6 +51,9 @@ HELP = {
     " API process; more: 429 (0: no cap)",
     "max_uploads_per_repository": "upload sessions one repository may have open in one API"
     " process; more: 429 (0: no cap)",
+    "pull_flush_seconds": "seconds between two recordings of the pulls (manifest GETs) one"
+    " API process counted: one event per repository pulled in the interval, and a last one"
+    " when the process stops",
     "blob_cache_mib": "MiB of the blob data it wrote lately one API process leaves in the"
     " page cache (older written data is dropped as new data is written, so writes reuse its"
     " pages); -1: 1 GiB, less where the API processes would together keep more than an"
@@ -94,6 +97,7 @@ class Settings:
     max_uploads_per_user: int = 100
     max_uploads_per_repository: int = 100
     blob_cache_mib: int = -1
+    pull_flush_seconds: float = 10.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod

@@ -32,6 +32,7 @@ from cyp_registry.settings import Settings
 from domain.caller import SYSTEM
 from domain.errors import RegistryError
 from domain.identity import User
+from domain.pulls import PullTally
 from domain.registry import Registry
 from domain.throttle import MAX_WINDOW
 from migrations import migrate, schema_lock
@@ -41,6 +42,7 @@ from storage.page_cache import default_budget
 from workers.lifecycle import Workers
 from workers.nats_probe import NatsProbe
 from workers.projector import ProjectionRunner
+from workers.pulls import PullFlusher
 from workers.relay import Relay
 from workers.uploads import purge_abandoned_uploads
 
@@ -52,6 +54,9 @@ DATABASE_WAIT = 3
 # Seconds the pools keep reconnecting with backoff before they give up and grow again on
 # demand (their default, 5 min, can delay the recovery by as long as the outage lasted).
 RECONNECT_FOR = 10.0
+# Seconds a stopping API process waits for the views to show the pulls it recorded last (a
+# courtesy: the views catch up with them whenever a projection runner runs again).
+LAST_PULLS_SHOWN = 2.0
 
 
 def eventsourcing_env(database_url: str) -> dict[str, str]:
@@ -211,6 +216,8 @@ def build_app(stack: Stack, close: Any = None) -> AccessLog:
         trusted_proxies = TrustedProxies.parse(settings.trusted_proxies)
     except ValueError as exc:
         raise SystemExit(f"CYP_TRUSTED_PROXIES: {exc}") from None
+    if not settings.pull_flush_seconds > 0:
+        raise SystemExit("CYP_PULL_FLUSH_SECONDS: a number of seconds above 0")
     ensure_admin(stack)
     # Autocommit: a view query is one round trip, not BEGIN + SELECT + COMMIT.
     pool = AsyncConnectionPool(
@@ -236,6 +243,9 @@ def build_app(stack: Stack, close: Any = None) -> AccessLog:
         settings.max_uploads_per_repository,
         cache_budget(settings),
     )
+    # in every API process: each counts the pulls it answers (domain.pulls)
+    pulls = PullTally()
+    flusher = PullFlusher(stack.registry, pulls, settings.pull_flush_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
@@ -250,10 +260,17 @@ def build_app(stack: Stack, close: Any = None) -> AccessLog:
         purging = asyncio.create_task(
             purge_abandoned_uploads(store, settings.upload_ttl, settings.upload_purge_interval)
         )
+        stop_flushing = asyncio.Event()
+        flushing = asyncio.create_task(flusher.run(stop_flushing))
         try:
             yield
         finally:
             purging.cancel()
+            # uvicorn answered the last requests: their pulls are recorded before it ends,
+            # and shown (a runner still runs: this one's, or another replica's) if it is quick
+            stop_flushing.set()
+            await flushing
+            await waiter.wait(flusher.position, LAST_PULLS_SHOWN, warn=False)
             await waiter.stop()
             if workers:
                 await workers.stop()
@@ -276,6 +293,7 @@ def build_app(stack: Stack, close: Any = None) -> AccessLog:
         api_token_ttl=settings.api_token_ttl,
         registry=stack.registry,
         store=store,
+        pulls=pulls,
         pool=pool,
         waiter=waiter,
         database=database,

@@ -233,9 +233,16 @@ class Namespace(Aggregate):
 
     def _keep_an_owner(self, leaving: str) -> None:
         if not any(r == OWNER and u != leaving for u, r in self.members.items()):
-            raise RegistryError(
-                "INVALID_INPUT",
-                "a namespace keeps at least one owner",
-                {"namespace": self.name, "username": leaving},
-                status=409,
-            )
+            raise LastOwnerStays(self.name, leaving)
+
+
+class LastOwnerStays(RegistryError):
+    """A namespace's last owner may be neither removed nor given another role."""
+
+    def __init__(self, namespace: str, username: str) -> None:
+        super().__init__(
+            "INVALID_INPUT",
+            "a namespace keeps at least one owner",
+            {"namespace": namespace, "username": username},
+            status=409,
+        )

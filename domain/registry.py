@@ -14,15 +14,20 @@ from domain.commands.access_tokens import AccessTokenCommands
 from domain.commands.content import ContentCommands
 from domain.commands.identity import IdentityCommands
 from domain.commands.namespaces import NamespaceCommands
+from domain.commands.pulls import PullCommands
 from domain.content import Tag
+from domain.pulls import Pulls
 from domain.transcoder import MsgpackTranscoder
 
 
-class Registry(ContentCommands, IdentityCommands, NamespaceCommands, AccessTokenCommands):
+class Registry(
+    ContentCommands, IdentityCommands, NamespaceCommands, AccessTokenCommands, PullCommands
+):
     name = "Registry"
-    # Only tags move often ("latest" on every build); the other aggregates live a few events,
-    # and without snapshots a missing one costs one query, not two.
-    snapshotting_intervals = {Tag: 50}
+    # Only tags move often ("latest" on every build) and pulls are counted all day (an event
+    # per replica and flush interval); the other aggregates live a few events, and without
+    # snapshots a missing one costs one query, not two.
+    snapshotting_intervals = {Tag: 50, Pulls: 100}
 
     def construct_transcoder(self) -> Transcoder:
         return MsgpackTranscoder()

@@ -11,6 +11,7 @@ from projections import (
     login_failures,
     manifests,
     namespaces,
+    pulls,
     referrers,
     repositories,
     revoked_tokens,
@@ -35,6 +36,7 @@ VIEWS: dict[str, View] = {
         access_tokens,
         revoked_tokens,
         login_failures,
+        pulls,
         history,
     )
 }

@@ -111,13 +111,26 @@ _WITH_ROLE = (
 
 
 async def listing(
-    conn: Any, username: str, everything: bool = False
+    conn: Any, username: str, everything: bool = False, after: str = "", limit: int | None = None
 ) -> list[tuple[NamespaceRow, str | None]]:
     """The namespaces `username` may see (public ones, theirs; `everything`: all of them, for
-    a system admin), each with their role there."""
-    where = "" if everything else " WHERE n.public OR m.role IS NOT NULL"
-    cur = await conn.execute(f"{_WITH_ROLE}{where} ORDER BY n.name", (username,))
+    a system admin), each with their role there, in name order after `after` (a page of
+    `limit`; all without one)."""
+    where = " WHERE n.name > %s" + ("" if everything else " AND (n.public OR m.role IS NOT NULL)")
+    cur = await conn.execute(
+        f"{_WITH_ROLE}{where} ORDER BY n.name LIMIT %s", (username, after, limit)
+    )
     return [(NamespaceRow(*row[:-1]), row[-1]) for row in await cur.fetchall()]
+
+
+async def owned(conn: Any, username: str, limit: int) -> list[str]:
+    """The first `limit` namespaces `username` owns, by name (the members index)."""
+    cur = await conn.execute(
+        "SELECT namespace FROM namespace_members WHERE username = %s AND role = 'owner'"
+        " ORDER BY namespace LIMIT %s",
+        (username, limit),
+    )
+    return [row[0] for row in await cur.fetchall()]
 
 
 async def get(

@@ -89,6 +89,10 @@ class RegistryProcess:
             # Many tests of one registry sign in wrongly from 127.0.0.1 on purpose: only the
             # throttle's own tests (tests/test_throttle.py) set a small limit.
             "CYP_LOGIN_MAX_FAILURES": "1000",
+            # Pulls are recorded when the registry stops, not every 10 s: tests that compare
+            # the log with the stream or the views while it runs see only their own events.
+            # Only tests/test_pulls.py sets an interval.
+            "CYP_PULL_FLUSH_SECONDS": "3600",
             **env,
         }
         self.env = {key: value for key, value in self.env.items() if value is not None}

@@ -638,9 +638,13 @@ def test_robots(stack, world) -> None:
     assert httpx.get(f"{reg.url}/token", auth=creds).status_code == 200
     _ok(call(reg.url, "DELETE", "/api/namespaces/acme/robots/deploy", olive))
     assert httpx.get(f"{reg.url}/token", auth=creds).status_code == 401
-    refused(
-        call(reg.url, "DELETE", "/api/namespaces/acme/robots/nobody", olive), 404, "TOKEN_UNKNOWN"
-    )
+    for nobody in ("nobody", "%00", "robot$acme+%00", "robot$other+ci"):  # never a 500
+        refused(
+            call(reg.url, "DELETE", f"/api/namespaces/acme/robots/{nobody}", olive),
+            404,
+            "TOKEN_UNKNOWN",
+        )
+    refused(call(reg.url, "DELETE", "/api/tokens/%00", olive), 404, "TOKEN_UNKNOWN")
     assert other["secret"] not in history_text(url)
     # a robot's name with a wrong secret, a made-up robot
     for creds in (("robot$acme+ci", "nope"), ("robot$acme+ghost", "cyp_rbt_x"), ("robot$", "x")):

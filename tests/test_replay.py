@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,11 @@ from hypothesis.stateful import (
 
 from cyp_registry.wiring import eventsourcing_env
 from domain.access_tokens import PERSONAL, ROBOT, new_personal_secret, robot_name
-from domain.caller import Caller
+from domain.caller import SYSTEM, Caller
 from domain.content import Tag
 from domain.errors import RegistryError
 from domain.manifests import OCI_MANIFEST, ManifestInfo
+from domain.pulls import PullBatch
 from domain.registry import Registry
 from migrations import migrate
 from projections.catalog import VIEWS
@@ -58,6 +60,10 @@ TABLES = {
     "storage_namespaces": "namespace",
     "storage_totals": "id",
     "storage_repositories": "repository",
+    "pull_tags": "repository, tag",
+    "pull_repositories": "repository",
+    "pull_days": "day, repository",
+    "pull_namespace_days": "day, namespace",
     "view_positions": "view",
 }
 WHO = Caller("tester", "127.0.0.1")
@@ -181,6 +187,9 @@ def test_replay_equals_live(app: Registry, conn: psycopg.Connection[Any], databa
             self.blobs: set[tuple[str, str]] = set()
             self.ever: dict[tuple[str, str], ManifestInfo] = {}  # every manifest once pushed
             self.former_tags: dict[tuple[str, str], set[str]] = {}  # tags lost by deletion
+            # pulls recorded: per repository (by tag or digest) and per tag, until deleted
+            self.pulls: dict[str, int] = {}
+            self.tag_pulls: dict[tuple[str, str], int] = {}
 
         # -- commands ------------------------------------------------------------------------
         def _push(self, repo: str, digest: str, info: ManifestInfo, tag: str | None) -> None:
@@ -299,6 +308,34 @@ def test_replay_equals_live(app: Registry, conn: psycopg.Connection[Any], databa
                 self.manifests = {k: v for k, v in self.manifests.items() if k[0] != name}
                 self.tags = {k: v for k, v in self.tags.items() if k[0] != name}
                 self.blobs = {k for k in self.blobs if k[0] != name}
+                self.pulls.pop(name, None)  # a repository's pulls go with it
+                self.tag_pulls = {k: n for k, n in self.tag_pulls.items() if k[0] != name}
+
+        @rule(
+            repo=REPO,
+            tag=st.sampled_from(TAGS),
+            by_tag=st.integers(0, 5),
+            by_digest=st.integers(0, 3),
+            again=st.booleans(),
+        )
+        def count_pulls(self, repo: int, tag: str, by_tag: int, by_digest: int, again: bool):
+            """A flush of an API process' pulls (of a tag, pushed or not, and by digest);
+            `again`: the same flush tried again (stored once)."""
+            name = self.repos[repo]
+            counts = {tag: by_tag, image_info(0)[0]: by_digest}
+            counts = {ref: n for ref, n in counts.items() if n}
+            if not counts:
+                return
+            now = datetime.now(UTC)
+            flush = PullBatch(name, counts, now, now, "replay:1", unique("f"))
+            position = app.count_pulls([flush], SYSTEM)
+            assert (position is None) == (name not in self.live_repos)  # a deleted one: none
+            if again:
+                assert app.count_pulls([flush], SYSTEM) is None
+            if position is not None:
+                self.pulls[name] = self.pulls.get(name, 0) + by_tag + by_digest
+                if by_tag:
+                    self.tag_pulls[name, tag] = self.tag_pulls.get((name, tag), 0) + by_tag
 
         @rule(user=st.integers(0, 1))
         def register_user(self, user: int) -> None:
@@ -508,6 +545,15 @@ def test_replay_equals_live(app: Registry, conn: psycopg.Connection[Any], databa
             }
             rows = _one(conn, "SELECT name FROM repositories WHERE name = ANY(%s)", self.repos)
             assert set(rows) == self.live_repos
+            rows = conn.execute(
+                f"SELECT repository, pull_count FROM pull_repositories WHERE {mine}",
+                (self.repos,),
+            ).fetchall()
+            assert dict(rows) == self.pulls
+            rows = conn.execute(
+                f"SELECT repository, tag, pull_count FROM pull_tags WHERE {mine}", (self.repos,)
+            ).fetchall()
+            assert {(r, t): n for r, t, n in rows} == self.tag_pulls
             # The write side agrees with what clients see.
             for (repo, tag), digest in self.tags.items():
                 assert app.tag_digest(repo, tag) == digest

@@ -1,2 +1,3 @@
 """Long-running processes: those that follow the event log (the projection runner, the NATS
-relay; later sync, scan, GC) with their start and stop, and the upload purge."""
+relay; later sync, scan, GC) with their start and stop, the upload purge, and the flush of
+the pulls each API process counted."""

@@ -40,6 +40,7 @@ from domain.access_tokens import (
     check_scopes,
     new_personal_secret,
     new_robot_secret,
+    parse_robot_name,
     robot_name,
 )
 from domain.errors import RegistryError
@@ -103,7 +104,8 @@ _TOKEN_FIELDS = {"name", "scopes", "expires_in_days", "description"}
 _ROBOT_FIELDS = {"name", "actions", "expires_in_days", "description"}
 
 
-def _public(row: access_tokens.TokenRow) -> dict[str, Any]:
+def described(row: access_tokens.TokenRow) -> dict[str, Any]:
+    """A token or robot as /api answers it (never its secret)."""
     now = datetime.now(UTC)
     found: dict[str, Any] = {
         "id": row.token_id,
@@ -130,21 +132,115 @@ def _fields(body: dict[str, Any], allowed: set[str]) -> tuple[str, str, int]:
     unknown = sorted(set(body) - allowed)
     if unknown:
         raise RegistryError("INVALID_INPUT", f"unknown fields: {', '.join(unknown)}")
-    name = check_label(text_field(body, "name") or "")
-    description = check_description(body.get("description", ""))
-    days = check_days(body.get("expires_in_days", DEFAULT_DAYS))
+    name = text_field(body, "name") or ""
+    return credential_fields(
+        name, body.get("description", ""), body.get("expires_in_days", DEFAULT_DAYS)
+    )
+
+
+def credential_fields(name: str, description: Any, days: Any) -> tuple[str, str, int]:
+    """(name, description, expires_at) of a token or robot to issue, checked."""
+    name = check_label(name)
+    description = check_description(description)
+    days = check_days(days)
     return name, description, int(time.time()) + days * 86400
 
 
-async def _issued(services: Services, token_id: str, secret: str) -> Response[Any]:
-    row = await services.query(access_tokens.get, token_id)
-    return ok({**_public(row), "secret": secret}, status=201)
+def _issued(row: access_tokens.TokenRow, secret: str) -> Response[Any]:
+    return ok({**described(row), "secret": secret}, status=201)
 
 
-async def _revoked(services: Services, token_id: str, caller: ApiCaller) -> Response[Any]:
-    """Revoke, then answer the token as it is now."""
+# What /api and the web UI's token pages both do (each checks what it is given first).
+
+
+async def issue_personal(
+    services: Services,
+    caller: ApiCaller,
+    name: str,
+    description: str,
+    expires_at: int,
+    scopes: Any,
+) -> tuple[access_tokens.TokenRow, str]:
+    """Issue a personal access token of the caller: (the token, its secret, shown once)."""
+    scopes = check_scopes(scopes)
+    token_id, secret = new_personal_secret()
+    await services.command(
+        services.registry.issue_access_token,
+        token_id,
+        PERSONAL,
+        caller.actor,
+        "",
+        name,
+        description,
+        scopes,
+        expires_at,
+        secret,
+        caller.caller,
+    )
+    return await services.query(access_tokens.get, token_id), secret
+
+
+async def issue_robot(
+    request: Request[Any, Any, Any],
+    namespace: str,
+    label: str,
+    description: str,
+    expires_at: int,
+    actions: Any,
+) -> tuple[access_tokens.TokenRow, str]:
+    """Create a robot of a namespace the caller manages: (the robot, its secret, once)."""
+    services: Services = request.app.state.services
+    actions = check_actions(actions)
+    caller, _, _ = await visible_namespace(request, namespace, manage=True)
+    username, secret = robot_name(namespace, label), new_robot_secret()
+    await services.command(
+        services.registry.issue_access_token,
+        username,
+        ROBOT,
+        username,
+        namespace,
+        label,
+        description,
+        {namespace: actions},
+        expires_at,
+        secret,
+        caller.caller,
+    )
+    return await services.query(access_tokens.get, username), secret
+
+
+async def personal_token(
+    services: Services, caller: ApiCaller, token_id: str
+) -> access_tokens.TokenRow:
+    """A personal token the caller may revoke (theirs; any, for a system admin)."""
+    # (Postgres text holds no NUL: such an id is nobody's, not a database error)
+    sane = len(token_id) <= 64 and "\x00" not in token_id
+    row = await services.query(access_tokens.get, token_id) if sane else None
+    if row is None or row.token_type != PERSONAL:
+        raise RegistryError("TOKEN_UNKNOWN", detail={"id": token_id})
+    if row.principal != caller.actor and not caller.is_admin:  # nobody else's exists for them
+        raise RegistryError("TOKEN_UNKNOWN", detail={"id": token_id})
+    return row
+
+
+async def robot_of(
+    request: Request[Any, Any, Any], namespace: str, robot: str
+) -> tuple[ApiCaller, access_tokens.TokenRow]:
+    """A robot (by its name or `robot$…` username) of a namespace the caller manages."""
+    services: Services = request.app.state.services
+    caller, _, _ = await visible_namespace(request, namespace, manage=True)
+    username = robot if robot.startswith("robot$") else robot_name(namespace, robot)
+    found = parse_robot_name(username) is not None  # no other name is any robot's
+    row = await services.query(access_tokens.robot, namespace, username) if found else None
+    if row is None:
+        raise RegistryError("TOKEN_UNKNOWN", detail={"robot": robot})
+    return caller, row
+
+
+async def revoke(services: Services, token_id: str, caller: ApiCaller) -> access_tokens.TokenRow:
+    """Revoke, then the token as it is now."""
     await services.command(services.registry.revoke_access_token, token_id, caller.caller)
-    return ok(_public(await services.query(access_tokens.get, token_id)))
+    return await services.query(access_tokens.get, token_id)
 
 
 @post(
@@ -160,29 +256,15 @@ async def issue_token(request: Request[Any, Any, Any]) -> Response[Envelope[Issu
     caller = await api_caller(request)
     body = await json_object(request)
     name, description, expires_at = _fields(body, _TOKEN_FIELDS)
-    scopes = check_scopes(body.get("scopes"))
-    token_id, secret = new_personal_secret()
-    await services.command(
-        services.registry.issue_access_token,
-        token_id,
-        PERSONAL,
-        caller.actor,
-        "",
-        name,
-        description,
-        scopes,
-        expires_at,
-        secret,
-        caller.caller,
-    )
-    return await _issued(services, token_id, secret)
+    scopes = body.get("scopes")
+    return _issued(*await issue_personal(services, caller, name, description, expires_at, scopes))
 
 
 @get("/api/tokens", tags=["tokens"], responses=errors())
 async def list_tokens(request: Request[Any, Any, Any]) -> Response[Envelope[list[TokenOut]]]:
     services: Services = request.app.state.services
     caller = await api_caller(request)
-    return ok([_public(row) for row in await services.query(access_tokens.of_user, caller.actor)])
+    return ok([described(row) for row in await services.query(access_tokens.of_user, caller.actor)])
 
 
 @delete("/api/tokens/{token_id:str}", status_code=200, tags=["tokens"], responses=errors(404))
@@ -191,12 +273,8 @@ async def revoke_token(
 ) -> Response[Envelope[TokenOut]]:
     services: Services = request.app.state.services
     caller = await api_caller(request)
-    row = await services.query(access_tokens.get, token_id) if len(token_id) <= 64 else None
-    if row is None or row.token_type != PERSONAL:
-        raise RegistryError("TOKEN_UNKNOWN", detail={"id": token_id})
-    if row.principal != caller.actor and not caller.is_admin:  # nobody else's exists for them
-        raise RegistryError("TOKEN_UNKNOWN", detail={"id": token_id})
-    return await _revoked(services, token_id, caller)
+    row = await personal_token(services, caller, token_id)
+    return ok(described(await revoke(services, row.token_id, caller)))
 
 
 @post(
@@ -210,26 +288,10 @@ async def revoke_token(
 async def create_robot(
     request: Request[Any, Any, Any], name: str
 ) -> Response[Envelope[IssuedRobot]]:
-    services: Services = request.app.state.services
     body = await json_object(request)
     label, description, expires_at = _fields(body, _ROBOT_FIELDS)
-    actions = check_actions(body.get("actions"))
-    caller, _, _ = await visible_namespace(request, name, manage=True)
-    username, secret = robot_name(name, label), new_robot_secret()
-    await services.command(
-        services.registry.issue_access_token,
-        username,
-        ROBOT,
-        username,
-        name,
-        label,
-        description,
-        {name: actions},
-        expires_at,
-        secret,
-        caller.caller,
-    )
-    return await _issued(services, username, secret)
+    actions = body.get("actions")
+    return _issued(*await issue_robot(request, name, label, description, expires_at, actions))
 
 
 @get("/api/namespaces/{name:str}/robots", tags=["robots"], responses=errors(403, 404))
@@ -238,7 +300,7 @@ async def list_robots(
 ) -> Response[Envelope[list[RobotOut]]]:
     services: Services = request.app.state.services
     await visible_namespace(request, name, manage=True)
-    return ok([_public(row) for row in await services.query(access_tokens.robots, name)])
+    return ok([described(row) for row in await services.query(access_tokens.robots, name)])
 
 
 @delete(
@@ -251,13 +313,8 @@ async def revoke_robot(
     request: Request[Any, Any, Any], name: str, robot: str
 ) -> Response[Envelope[RobotOut]]:
     services: Services = request.app.state.services
-    caller, _, _ = await visible_namespace(request, name, manage=True)
-    username = robot if robot.startswith("robot$") else robot_name(name, robot)
-    found = len(username) <= 200
-    row = await services.query(access_tokens.robot, name, username) if found else None
-    if row is None:
-        raise RegistryError("TOKEN_UNKNOWN", detail={"robot": robot})
-    return await _revoked(services, username, caller)
+    caller, row = await robot_of(request, name, robot)
+    return ok(described(await revoke(services, row.token_id, caller)))
 
 
 route_handlers = [

@@ -17,7 +17,7 @@ from api.manage.params import TEXT
 from api.services import Services
 from domain.errors import RegistryError
 from domain.names import namespace_of
-from projections import images, keyset, manifests, referrers, repositories
+from projections import images, keyset, manifests, pulls, referrers, repositories
 
 
 class Layer(msgspec.Struct):
@@ -70,6 +70,8 @@ class ImageDetail(msgspec.Struct):
     annotations: dict[str, str]
     pushed_at: datetime  # when this tag was last pushed, and by whom
     pushed_by: str
+    pull_count: int  # manifest GETs by this tag (recorded every CYP_PULL_FLUSH_SECONDS)
+    last_pulled_at: datetime | None  # None: never pulled
     config: Layer | None
     layers: list[Layer]  # the first DETAIL_LAYERS distinct layers, in manifest order
     layer_count: int  # distinct layers (a layer listed twice is one)
@@ -255,6 +257,7 @@ async def details(
         created = max(times) if times else None
     config = summary.config
     found_referrers, referrer_count = await _referrers(services, name, row.digest)
+    pulled = (await services.query(pulls.of_tags, [(name, tag)])).get((name, tag), pulls.NEVER)
     return ImageDetail(
         repository=name,
         namespace=namespace_of(name),
@@ -271,6 +274,8 @@ async def details(
         annotations=summary.annotations,
         pushed_at=row.updated_at,
         pushed_by=row.updated_by,
+        pull_count=pulled.pull_count,
+        last_pulled_at=pulled.last_pulled_at,
         config=Layer(config["digest"], config["size"], config["mediaType"]) if config else None,
         layers=layers,
         layer_count=summary.layer_count,

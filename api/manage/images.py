@@ -1,7 +1,8 @@
 """/api/images: the guide's §5.2 image management, answered from the images view.
 
 - `GET /api/images?namespace=&sort=name|updated|size&order=asc|desc&limit=&cursor=` → a page
-  of tagged images (repository, tag, digest, size, updated), `total`, and `next_cursor`;
+  of tagged images (repository, tag, digest, size, updated, pulls: the pulls view's, one
+  keyed query per page), `total`, and `next_cursor`;
 - `GET /api/images/search?q=` → the same, for images whose `repository:tag` contains `q`
   (case-insensitive);
 - `GET /api/images/{name}/{tag}` → one image in detail, bounded whatever its manifests list
@@ -43,7 +44,7 @@ from api.manage.params import TEXT, Cursor, Limit, Namespace, Order
 from api.services import Services
 from domain.errors import RegistryError
 from domain.names import is_valid_name, is_valid_tag
-from projections import images, manifests, tags
+from projections import images, manifests, pulls, tags
 
 
 # -- answers -------------------------------------------------------------------------------
@@ -57,6 +58,8 @@ class Image(msgspec.Struct):
     size: int  # bytes: manifest, config and layers (an index: with its platforms')
     updated_at: datetime
     updated_by: str
+    pull_count: int  # manifest GETs by this tag (recorded every CYP_PULL_FLUSH_SECONDS)
+    last_pulled_at: datetime | None  # None: never pulled
 
 
 class ImagePage(msgspec.Struct):
@@ -73,8 +76,8 @@ class ImageDeleted(msgspec.Struct):
     manifest_deleted: bool  # False: another tag or an index still uses the manifest
 
 
-def _image(row: images.ImageRow) -> Image:
-    return Image(**row._asdict())
+def _image(row: images.ImageRow, pulled: pulls.PullCount) -> Image:
+    return Image(**row._asdict(), **pulled._asdict())
 
 
 # -- listing and search ----------------------------------------------------------------------
@@ -113,8 +116,9 @@ async def image_page(services: Services, q: images.Listing, limit: int) -> Image
         total = await services.query(images.count, q) if q.search is None else cap + 1
     more = len(rows) > limit
     rows = rows[:limit]
+    counts = await services.query(pulls.of_tags, [(row.repository, row.tag) for row in rows])
     return ImagePage(
-        [_image(row) for row in rows],
+        [_image(row, counts.get((row.repository, row.tag), pulls.NEVER)) for row in rows],
         min(total, cap),
         total <= cap,
         images.cursor_of(q, rows[-1]) if more else None,

@@ -126,9 +126,69 @@ async def visible_namespace(
     if found is None or not (caller.is_admin or found[1] is not None or found[0].public):
         raise RegistryError("NAMESPACE_UNKNOWN", detail={"namespace": name})
     row, role = found
-    if manage and not caller.is_admin and role != OWNER:
+    if manage and not may_manage(caller, role):
         raise RegistryError("DENIED", "only the namespace's owners and system admins may")
     return caller, row, role
+
+
+def may_manage(caller: ApiCaller, role: str | None) -> bool:
+    """Whether a caller with `role` in a namespace may manage it (members, visibility,
+    robots): its owners and system admins."""
+    return caller.is_admin or role == OWNER
+
+
+# What /api and the web UI's administration both do, from checked or raw values (each
+# checks what it is given before it changes anything).
+
+
+async def open_namespace(request: Request[Any, Any, Any], name: str, public: bool) -> None:
+    """Create an organisation namespace owned by the caller."""
+    services: Services = request.app.state.services
+    caller = await api_caller(request)
+    name = check_namespace(name)
+    if name == ROOT_NAMESPACE and not caller.is_admin:  # whoever owned it would own `myapp`
+        raise RegistryError("DENIED", f"only system admins may create {ROOT_NAMESPACE!r}")
+    await services.command(
+        services.registry.create_namespace, name, caller.actor, public, caller.caller
+    )
+
+
+async def set_visibility(request: Request[Any, Any, Any], name: str, public: bool) -> None:
+    services: Services = request.app.state.services
+    caller, _, _ = await visible_namespace(request, name, manage=True)
+    await services.command(services.registry.set_namespace_public, name, public, caller.caller)
+
+
+async def add_member_of(
+    request: Request[Any, Any, Any], name: str, username: str, role: str
+) -> None:
+    """Add `username` with `role` (or give a member that role)."""
+    services: Services = request.app.state.services
+    role = check_member_role(role)
+    caller, _, _ = await visible_namespace(request, name, manage=True)
+    await services.command(services.registry.set_member, name, username, role, caller.caller)
+
+
+async def change_member_of(
+    request: Request[Any, Any, Any], name: str, username: str, role: str
+) -> None:
+    """Give a member another role (404 MEMBER_UNKNOWN for one who is not a member)."""
+    services: Services = request.app.state.services
+    role = check_member_role(role)
+    caller, _, _ = await visible_namespace(request, name, manage=True)
+    members = {m.username for m in await services.query(namespaces.members, name)}
+    if username not in members:
+        raise RegistryError("MEMBER_UNKNOWN", detail={"namespace": name, "username": username})
+    await services.command(services.registry.set_member, name, username, role, caller.caller)
+
+
+async def remove_member_of(request: Request[Any, Any, Any], name: str, username: str) -> None:
+    """Remove a member (owners and system admins; every member may leave)."""
+    services: Services = request.app.state.services
+    caller = await api_caller(request)
+    leaving = username == caller.actor
+    caller, _, _ = await visible_namespace(request, name, manage=not leaving)
+    await services.command(services.registry.remove_member, name, username, caller.caller)
 
 
 def _public_flag(body: dict[str, Any]) -> bool:
@@ -171,17 +231,11 @@ async def list_namespaces(
     responses=errors(409),
 )
 async def create_namespace(request: Request[Any, Any, Any]) -> Response[Envelope[NamespaceDetail]]:
-    services: Services = request.app.state.services
-    caller = await api_caller(request)
+    await api_caller(request)  # signed in before the body is read
     body = await json_object(request)
     _only(body, "name", "public")
-    name = check_namespace(text_field(body, "name") or "")
-    public = _public_flag(body)
-    if name == ROOT_NAMESPACE and not caller.is_admin:  # whoever owned it would own `myapp`
-        raise RegistryError("DENIED", f"only system admins may create {ROOT_NAMESPACE!r}")
-    await services.command(
-        services.registry.create_namespace, name, caller.actor, public, caller.caller
-    )
+    name = check_namespace(text_field(body, "name") or "")  # before the flag, as always
+    await open_namespace(request, name, _public_flag(body))
     return await _answer(request, name, 201)
 
 
@@ -202,14 +256,11 @@ async def show_namespace(
 async def change_namespace(
     request: Request[Any, Any, Any], name: str
 ) -> Response[Envelope[NamespaceDetail]]:
-    services: Services = request.app.state.services
     body = await json_object(request)
     _only(body, "public")
     if "public" not in body:
         raise RegistryError("INVALID_INPUT", "give 'public'", {"field": "public"})
-    public = _public_flag(body)
-    caller, _, _ = await visible_namespace(request, name, manage=True)
-    await services.command(services.registry.set_namespace_public, name, public, caller.caller)
+    await set_visibility(request, name, _public_flag(body))
     return await _answer(request, name)
 
 
@@ -248,13 +299,10 @@ async def delete_namespace(
 async def add_member(
     request: Request[Any, Any, Any], name: str
 ) -> Response[Envelope[NamespaceDetail]]:
-    services: Services = request.app.state.services
     body = await json_object(request)
     _only(body, "username", "role")
     username = text_field(body, "username") or ""
-    role = check_member_role(text_field(body, "role") or "")
-    caller, _, _ = await visible_namespace(request, name, manage=True)
-    await services.command(services.registry.set_member, name, username, role, caller.caller)
+    await add_member_of(request, name, username, text_field(body, "role") or "")
     return await _answer(request, name, 201)
 
 
@@ -268,15 +316,9 @@ async def add_member(
 async def change_member(
     request: Request[Any, Any, Any], name: str, username: str
 ) -> Response[Envelope[NamespaceDetail]]:
-    services: Services = request.app.state.services
     body = await json_object(request)
     _only(body, "role")
-    role = check_member_role(text_field(body, "role") or "")
-    caller, _, _ = await visible_namespace(request, name, manage=True)
-    members = {m.username for m in await services.query(namespaces.members, name)}
-    if username not in members:
-        raise RegistryError("MEMBER_UNKNOWN", detail={"namespace": name, "username": username})
-    await services.command(services.registry.set_member, name, username, role, caller.caller)
+    await change_member_of(request, name, username, text_field(body, "role") or "")
     return await _answer(request, name)
 
 
@@ -289,11 +331,7 @@ async def change_member(
 async def remove_member(
     request: Request[Any, Any, Any], name: str, username: str
 ) -> Response[Envelope[Removed]]:
-    services: Services = request.app.state.services
-    caller = await api_caller(request)
-    leaving = username == caller.actor  # every member may leave
-    caller, _, _ = await visible_namespace(request, name, manage=not leaving)
-    await services.command(services.registry.remove_member, name, username, caller.caller)
+    await remove_member_of(request, name, username)
     return ok({"namespace": name, "username": username, "removed": True})
 
 

@@ -2,7 +2,8 @@
 
 - `GET /api/repositories?namespace=&sort=name|updated&order=&limit=&cursor=` → a page of
   repositories, each with its tag count, size (bytes of the blobs and manifests it
-  references, shared layers counted in each) and last push;
+  references, shared layers counted in each), last push, and pulls (manifest GETs) with the
+  last one;
 - `DELETE /api/repositories/{name}` → deletes the repository with its tags, manifests and
   blob links (needs the delete permission; 404 for one the caller may not even pull).
 """
@@ -23,7 +24,7 @@ from api.manage.params import Cursor, Limit, Namespace, Order
 from api.services import Services
 from domain.errors import RegistryError
 from domain.names import is_valid_name
-from projections import keyset, repositories, storage
+from projections import keyset, pulls, repositories, storage
 
 
 class RepositoryItem(msgspec.Struct):
@@ -34,6 +35,8 @@ class RepositoryItem(msgspec.Struct):
     created_at: datetime
     created_by: str
     last_push: datetime
+    pull_count: int  # manifest GETs, by tag or digest (recorded every CYP_PULL_FLUSH_SECONDS)
+    last_pulled_at: datetime | None  # None: never pulled
 
 
 class RepositoryPage(msgspec.Struct):
@@ -75,7 +78,9 @@ async def repository_page(
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    sizes = await services.query(storage.repository_sizes, [row.name for row in rows])
+    names = [row.name for row in rows]
+    sizes = await services.query(storage.repository_sizes, names)
+    counts = await services.query(pulls.of_repositories, names)
     items = [
         RepositoryItem(
             row.name,
@@ -85,6 +90,7 @@ async def repository_page(
             row.created_at,
             row.created_by,
             row.updated_at,
+            *counts.get(row.name, pulls.NEVER),
         )
         for row in rows
     ]

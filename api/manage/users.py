@@ -18,7 +18,7 @@ from typing import Any, Literal
 import msgspec
 from litestar import Request, Response, delete, get, patch, post
 
-from api.auth.guards import api_admin
+from api.auth.guards import ApiCaller, api_admin
 from api.manage.bodies import MAX_BODY, json_object, text_field
 from api.manage.envelope import Envelope, ok
 from api.manage.openapi import documented_body, errors
@@ -65,24 +65,70 @@ def _public(row: users.UserRow) -> dict[str, Any]:
     }
 
 
-async def _row(services: Services, name: str) -> users.UserRow:
+class LastAdminStays(RegistryError):
+    """The last enabled system admin may be neither demoted nor disabled."""
+
+    def __init__(self, username: str) -> None:
+        super().__init__(
+            "INVALID_INPUT",
+            "the last enabled system admin stays: make another user admin first",
+            {"username": username},
+            status=409,
+        )
+
+
+async def user_row(services: Services, name: str) -> users.UserRow:
+    """The user `name`; 404 USER_UNKNOWN if there is none."""
     row = await services.query(users.get, name) if is_valid_username(name) else None
     if row is None:
         raise RegistryError("USER_UNKNOWN", detail={"username": name})
     return row
 
 
-async def _keep_an_admin(services: Services, row: users.UserRow) -> None:
+async def keep_an_admin(services: Services, row: users.UserRow) -> None:
     """Refuse to demote or disable the last enabled system admin: nobody could manage the
     registry over the API any more (the `cyp-registry user` commands still can)."""
     if row.role == "admin" and not row.disabled:
         if await services.query(users.other_admins, row.name) == 0:
-            raise RegistryError(
-                "INVALID_INPUT",
-                "the last enabled system admin stays: make another user admin first",
-                {"username": row.name},
-                status=409,
-            )
+            raise LastAdminStays(row.name)
+
+
+async def register(
+    services: Services, admin: ApiCaller, username: str, password: str, role: str | None
+) -> users.UserRow:
+    """Register a user (as /api and the web UI's administration do): every field checked
+    before anything is stored."""
+    password = check_password(password)
+    role = check_role(role or "user")
+    await services.command(services.registry.register_user, username, password, role, admin.caller)
+    return await user_row(services, username)
+
+
+async def change(
+    services: Services,
+    admin: ApiCaller,
+    name: str,
+    password: str | None = None,
+    role: str | None = None,
+    disabled: bool | None = None,
+) -> users.UserRow:
+    """Change any of a user's password, role and disabled flag (None: leave it): all of
+    them checked before any is changed; the last enabled admin stays one."""
+    password = check_password(password) if password is not None else None
+    role = check_role(role) if role is not None else None
+    row = await user_row(services, name)
+    if role == "user" or disabled is True:
+        await keep_an_admin(services, row)
+    registry, caller = services.registry, admin.caller
+    if password is not None:
+        await services.command(registry.change_password, name, password, caller)
+    if role is not None:
+        await services.command(registry.change_role, name, role, caller)
+    if disabled is True:
+        await services.command(registry.disable_user, name, caller)
+    elif disabled is False:
+        await services.command(registry.enable_user, name, caller)
+    return await user_row(services, name)
 
 
 @post(
@@ -98,10 +144,10 @@ async def create_user(request: Request[Any, Any, Any]) -> Response[Envelope[User
     admin = await api_admin(request)
     body = await json_object(request)
     username = text_field(body, "username")
-    password = check_password(text_field(body, "password"))
-    role = check_role(text_field(body, "role", required=False) or "user")
-    await services.command(services.registry.register_user, username, password, role, admin.caller)
-    return ok(_public(await _row(services, username)), status=201)  # type: ignore[arg-type]
+    password = check_password(text_field(body, "password"))  # checked in this order
+    role = text_field(body, "role", required=False)
+    row = await register(services, admin, username, password, role)  # type: ignore[arg-type]
+    return ok(_public(row), status=201)
 
 
 @get("/api/users", tags=["users"], responses=errors(403))
@@ -116,7 +162,7 @@ async def list_users(request: Request[Any, Any, Any]) -> Response[Envelope[list[
 async def show_user(request: Request[Any, Any, Any], name: str) -> Response[Envelope[UserOut]]:
     services: Services = request.app.state.services
     await api_admin(request)
-    return ok(_public(await _row(services, name)))
+    return ok(_public(await user_row(services, name)))
 
 
 @patch(
@@ -145,19 +191,7 @@ async def change_user(request: Request[Any, Any, Any], name: str) -> Response[En
         raise RegistryError(
             "INVALID_INPUT", "'disabled' must be true or false", {"field": "disabled"}
         )
-    row = await _row(services, name)
-    if role == "user" or disabled is True:
-        await _keep_an_admin(services, row)
-    registry, caller = services.registry, admin.caller
-    if password is not None:
-        await services.command(registry.change_password, name, password, caller)
-    if role is not None:
-        await services.command(registry.change_role, name, role, caller)
-    if disabled is True:
-        await services.command(registry.disable_user, name, caller)
-    elif disabled is False:
-        await services.command(registry.enable_user, name, caller)
-    return ok(_public(await _row(services, name)))
+    return ok(_public(await change(services, admin, name, password, role, disabled)))
 
 
 @delete("/api/users/{name:str}", status_code=200, tags=["users"], responses=errors(403, 404))
@@ -165,9 +199,9 @@ async def delete_user(request: Request[Any, Any, Any], name: str) -> Response[En
     """A soft delete: the user is disabled (see the module's docstring)."""
     services: Services = request.app.state.services
     admin = await api_admin(request)
-    await _keep_an_admin(services, await _row(services, name))
+    await keep_an_admin(services, await user_row(services, name))
     await services.command(services.registry.disable_user, name, admin.caller)
-    return ok(_public(await _row(services, name)))
+    return ok(_public(await user_row(services, name)))
 
 
 route_handlers = [create_user, list_users, show_user, change_user, delete_user]

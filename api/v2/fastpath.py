@@ -83,15 +83,14 @@ class ManifestFastPath(FastPath):
         name, reference = match.groups()
         if not is_valid_name(name) or granted(scope, self.services, name, _PULL) is None:
             return False
+        pull = scope["method"] == "GET"  # a HEAD is no pull
         try:
             found = await find_manifest(self.services, name, reference)
-            body = (
-                await manifest_bytes(self.services, found.digest)
-                if scope["method"] == "GET"
-                else b""
-            )
+            body = await manifest_bytes(self.services, found.digest) if pull else b""
         except (RegistryError, psycopg.Error):  # e.g. unknown, or the database is down
             return False
+        if pull:  # answered: counted (domain.pulls)
+            self.services.pulls.pulled(name, reference)
         headers = [
             (b"content-type", found.media_type.encode()),
             (b"content-length", str(found.size if not body else len(body)).encode()),

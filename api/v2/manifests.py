@@ -59,6 +59,7 @@ async def get(request: Request[Any, Any, Any], services: Services, name: str, re
     await authorize(request, name, PULL)
     found = await find_manifest(services, name, reference)
     data = await manifest_bytes(services, found.digest)
+    services.pulls.pulled(name, reference)  # a GET answered: a pull (domain.pulls)
     return oci_response(200, data, found.media_type, _headers(found))
 
 

@@ -10,7 +10,7 @@ from litestar import Response
 from litestar.datastructures import CacheControlHeader
 from litestar.static_files import create_static_files_router
 
-from api.web import account, images, language, signing_in
+from api.web import account, admin, images, language, signing_in
 from api.web.security import CSP
 
 _STATIC = Path(__file__).parent / "static"
@@ -36,5 +36,6 @@ route_handlers = [
     *language.route_handlers,
     *account.route_handlers,
     *images.route_handlers,
+    *admin.route_handlers,
     static_files,
 ]

@@ -21,6 +21,16 @@ ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 
 
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering by fixtures
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The browser tests run last: Playwright's sync API keeps an event loop running in the
+    main thread for the rest of the session, and every later `asyncio.run()` of another test
+    fails ("cannot be called from a running event loop"). pytest's grouping by the browser
+    parameter moved them to the middle of a whole run."""
+    here = Path(__file__).parent
+    items.sort(key=lambda item: item.path.is_relative_to(here))  # stable: order otherwise kept
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -24,7 +25,7 @@ from tests.images import (
     push_image,
     put_manifest,
 )
-from tests.support import RegistryProcess
+from tests.support import RegistryProcess, registry_process, wait_until
 from tests.web.conftest import screenshot, session_client, sign_in
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -92,6 +93,15 @@ def _signature(client: httpx.Client, repo: str, subject: str) -> None:
         }
     ).encode()
     put_manifest(client, repo, digest_of(body), body)
+
+
+@pytest.fixture(scope="module")
+def module_registry(pg_admin_url, nats_url, tmp_path_factory) -> Iterator[RegistryProcess]:
+    """This module's registry records pulls every half second (not 10 s), so the pages can
+    show a pull a test made without waiting long."""
+    data = tmp_path_factory.mktemp("reg") / "data"
+    with registry_process(pg_admin_url, nats_url, data, CYP_PULL_FLUSH_SECONDS="0.5") as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")
@@ -248,6 +258,32 @@ def test_more_than_a_hundred_layers_are_a_link_away(page: Page, web, pushed) -> 
     assert seen == 101
     page.get_by_role("link", name="First page").click()
     expect(rows).to_have_count(40)
+
+
+def test_pulls_are_counted_on_every_page(page: Page, web, pushed) -> None:
+    with web.client() as client:
+        push_image(client, "team/pulled", "1", [b"pulled layer"])
+        for _ in range(3):
+            answer = client.get("/v2/team/pulled/manifests/1", headers={"Accept": OCI_MANIFEST})
+            assert answer.status_code == 200
+    admin = token_of(web.url, *ADMIN)
+
+    def api_count() -> int:
+        answer = call(web.url, "GET", "/api/images/team/pulled/1", admin)
+        return answer.json()["data"]["pull_count"]
+
+    wait_until(lambda: api_count() == 3, timeout=15)
+    sign_in(page, web, path="/images/team/pulled/1")
+    facts = page.locator("dl.facts")
+    expect(facts.locator("dt:has-text('Pulls') + dd")).to_have_text("3")
+    expect(facts.locator("dt:has-text('Last pull') + dd")).not_to_have_text("never")
+    page.goto(f"{web.url}/images?q=team/pulled")
+    expect(page.locator("main tbody tr td").nth(4)).to_have_text("3")
+    page.goto(f"{web.url}/repositories/team/pulled")
+    expect(page.locator("dl.facts dt:has-text('Pulls') + dd")).to_have_text("3")
+    expect(page.get_by_role("table", name="Tags").locator("tbody td").nth(3)).to_have_text("3")
+    page.goto(f"{web.url}/images/team/web/frontend/1.0")  # never pulled
+    expect(page.locator("dl.facts dt:has-text('Last pull') + dd")).to_have_text("never")
 
 
 def test_a_multi_arch_index_shows_its_platforms_each_with_its_layers(

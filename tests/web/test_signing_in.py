@@ -174,3 +174,18 @@ def test_pages_carry_the_security_headers(web) -> None:
             assert answer.headers["x-content-type-options"] == "nosniff"
         missing = client.get("/nonexistent-page")
         assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
+
+
+def test_the_session_cookie_is_secure_behind_an_https_public_url(registry_factory) -> None:
+    registry = registry_factory(CYP_PUBLIC_URL="https://registry.example").start()
+    with httpx.Client(base_url=registry.url, follow_redirects=False) as client:
+        form = client.get("/login")
+        csrf = form.cookies["cyp_csrf"]
+        answer = client.post(
+            "/login",
+            data={"username": ADMIN[0], "password": ADMIN[1], "csrf": csrf},
+        )
+    assert answer.status_code == 303
+    session = next(h for h in answer.headers.get_list("set-cookie") if h.startswith("cyp_session="))
+    flags = {part.strip().lower() for part in session.split(";")[1:]}
+    assert {"httponly", "secure", "samesite=lax", "path=/"} <= flags

@@ -15,7 +15,7 @@ from api.web.images.common import namespace_choices, page, push_target
 from api.web.images.refusals import bad_cursor, not_found, shown
 from api.web.session import signed_in
 from domain.names import is_valid_name, is_valid_tag
-from projections import images, keyset, repositories, storage
+from projections import images, keyset, pulls, repositories, storage
 
 IMAGE_SORTS = tuple(images.SORTS)
 REPOSITORY_SORTS = tuple(repositories.SORTS)
@@ -109,12 +109,15 @@ async def repository(request: Request[Any, Any, Any], name: str) -> Response[Any
     more = len(rows) > limit
     rows = rows[:limit]
     size = (await services.query(storage.repository_sizes, [name])).get(name, 0)
+    pulled = (await services.query(pulls.of_repositories, [name])).get(name, pulls.NEVER)
+    tag_pulls = await services.query(pulls.of_tags, [(name, r.tag) for r in rows])
     return page(
         request,
         "repository.html",
         repository=row,
         size=size,
-        tags=rows,
+        pulled=pulled,
+        tags=[(r, tag_pulls.get((name, r.tag), pulls.NEVER)) for r in rows],
         next_cursor=keyset.encode("tag", "asc", [rows[-1].tag]) if more else None,
         cursor=cursor,
         limit=limit if limit != TAGS_PAGE else None,
