@@ -1,7 +1,8 @@
 """Image management (「镜像管理」) in a real browser: find an image by search, open its details
 and layers, copy the pull command, delete it after confirming; multi-arch platforms; what a
 pusher wrote shows as text and runs nothing; a reader sees no delete button and a forged
-delete is refused; pages of lists; the empty state's commands; zh-CN; 375 px wide."""
+delete is refused; pull counts on every page; pages of lists; the empty state's commands;
+zh-CN; 375 px wide; bad input gets a readable 400/404 page."""
 
 from __future__ import annotations
 
