@@ -106,6 +106,8 @@ class HistoryFilter(NamedTuple):
     namespace: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    tag: str | None = None  # with `repository`: that tag's events (index history_by_tag)
+    kinds: tuple[str, ...] | None = None  # any of these types (a tag's timeline: its moves)
 
 
 # Rows projected before details were bounded may still be large (until a `replay`): those
@@ -132,11 +134,14 @@ def _where(f: HistoryFilter) -> tuple[str, list[Any]]:
     if f.readable is not None:
         sql += f" AND ((namespace = ANY(%s::text[]) AND {_CURRENT}) OR actor = %s)"
         params += [f.readable, f.me]
-    for column in ("actor", "type", "repository", "namespace"):
+    for column in ("actor", "type", "repository", "namespace", "tag"):
         value = getattr(f, column)
         if value is not None:
             sql += f" AND {column} = %s"
             params.append(value)
+    if f.kinds is not None:
+        sql += " AND type = ANY(%s::text[])"
+        params.append(list(f.kinds))
     if f.namespace is not None:  # what a namespace's history is: only its current one's
         sql += f" AND {_CURRENT}"
     if f.since is not None:
@@ -166,5 +171,14 @@ async def following(
     cur = await conn.execute(
         f"{_SELECT}{where} AND position > %s AND position <= %s ORDER BY position LIMIT %s",
         [*params, after, upto, limit],
+    )
+    return [HistoryRow(*row) for row in await cur.fetchall()]
+
+
+async def newer(conn: Any, f: HistoryFilter, after: int, limit: int) -> list[HistoryRow]:
+    """Oldest first, newer than position `after`: the page above a page (shown reversed)."""
+    where, params = _where(f)
+    cur = await conn.execute(
+        f"{_SELECT}{where} AND position > %s ORDER BY position LIMIT %s", [*params, after, limit]
     )
     return [HistoryRow(*row) for row in await cur.fetchall()]

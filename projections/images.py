@@ -315,3 +315,15 @@ async def sizes(conn: Any, repository: str, digests: list[str]) -> dict[str, int
         (repository, digests),
     )
     return dict(await cur.fetchall())
+
+
+async def of_repository(
+    conn: Any, repository: str, after: str | None, limit: int
+) -> list[ImageRow]:
+    """A page of one repository's images in tag order, after the tag `after` (the primary
+    key's order: as fast at tag 100,000 as at the first)."""
+    cur = await conn.execute(
+        f"SELECT {_COLUMNS} FROM images WHERE repository = %s AND tag > %s ORDER BY tag LIMIT %s",
+        (repository, after or "", limit),
+    )
+    return [ImageRow(*row) for row in await cur.fetchall()]

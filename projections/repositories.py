@@ -91,6 +91,19 @@ SORTS = {"name": ("name",), "updated": ("updated_at", "name")}
 DEFAULT_ORDER = {"name": "asc", "updated": "desc"}
 
 
+_ROW = (
+    "SELECT name, namespace, created_at, created_by, updated_at,"
+    " (SELECT count(*) FROM tags t WHERE t.repository = r.name) FROM repositories r"
+)
+
+
+async def get(conn: Any, repository: str) -> RepositoryRow | None:
+    """One repository with its number of tags; None if it does not exist."""
+    cur = await conn.execute(f"{_ROW} WHERE name = %s", (repository,))
+    row = await cur.fetchone()
+    return RepositoryRow(*row) if row else None
+
+
 async def listing(
     conn: Any,
     readable: list[str] | None,
@@ -113,9 +126,7 @@ async def listing(
         where += f" AND {following}"
         params += list(after)
     cur = await conn.execute(
-        "SELECT name, namespace, created_at, created_by, updated_at,"
-        " (SELECT count(*) FROM tags t WHERE t.repository = r.name)"
-        f" FROM repositories r{where} ORDER BY {order_by} LIMIT %s",
+        f"{_ROW}{where} ORDER BY {order_by} LIMIT %s",
         [*params, limit],
     )
     return [RepositoryRow(*row) for row in await cur.fetchall()]

@@ -147,8 +147,7 @@ async def by_namespace(conn: Any, readable: list[str] | None) -> list[NamespaceU
 async def repository_sizes(conn: Any, repositories: list[str]) -> dict[str, int]:
     """Bytes each repository references (shared layers counted in each)."""
     cur = await conn.execute(
-        "SELECT repository, sum(size)::bigint FROM storage_refs"
-        " WHERE repository = ANY(%s::text[]) GROUP BY repository",
+        "SELECT repository, bytes FROM storage_repositories WHERE repository = ANY(%s::text[])",
         (repositories,),
     )
     return dict(await cur.fetchall())

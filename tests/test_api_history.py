@@ -92,6 +92,21 @@ def test_history_filters(world: World) -> None:
     assert kinds(since=future) == []
 
 
+def test_a_tags_events_are_its_timeline(world: World) -> None:
+    moves = _walk(world, world.admin, repository="team/web/frontend", tag="1.1", limit=1)
+    assert moves and all(e["tag"] == "1.1" for e in moves)
+    assert all(e["repository"] == "team/web/frontend" for e in moves)
+    assert moves[-1]["type"] == "tag.moved" and moves[-1]["details"]["from_digest"] is None
+    everything = _walk(world, world.admin, repository="team/web/frontend")
+    assert moves == [e for e in everything if e["tag"] == "1.1"]
+    # what a user may not read stays hidden through this filter too
+    assert _walk(world, world.alice, repository="bob/secret", tag="1") == []
+    assert _walk(world, world.bob, repository="bob/secret", tag="1")
+    refused(
+        call(world.url, "GET", HISTORY, world.admin, params={"tag": "1.1"}), 400, "INVALID_INPUT"
+    )
+
+
 @pytest.mark.parametrize(
     "params",
     [
@@ -103,6 +118,7 @@ def test_history_filters(world: World) -> None:
         {"since": "2024-01-01T00:00:00"},  # no time zone
         {"until": "2024-13-01T00:00:00Z"},
         {"actor": "x" * 256},
+        {"repository": "a", "tag": "x" * 129},
     ],
 )
 def test_bad_history_parameters_are_400(world: World, params) -> None:

@@ -1,8 +1,9 @@
 """/api/history: the audit log (the history view: every event), newest first, and the same
 events live as Server-Sent Events.
 
-- `GET /api/history?actor=&type=&repository=&namespace=&since=&until=&limit=&cursor=` → a
-  page of events newest first and `next_cursor` (the position to continue below);
+- `GET /api/history?actor=&type=&repository=&tag=&namespace=&since=&until=&limit=&cursor=`
+  → a page of events newest first and `next_cursor` (the position to continue below);
+  `tag` (with `repository`): that tag's events — its timeline of moves;
 - `GET /api/history/stream?actor=&type=&repository=&namespace=` → `text/event-stream`: every
   new event as it reaches the views (`id:` its position, `data:` the event as in the page),
   resuming after `Last-Event-ID` (or `?after=`) when given, else from now on. It wakes on the
@@ -63,7 +64,7 @@ def history_event(row: history.HistoryRow) -> HistoryEvent:
     return HistoryEvent(**row._asdict())
 
 
-async def history_filter(
+async def caller_filter(
     request: Request[Any, Any, Any],
     actor: str | None,
     type: str | None,  # noqa: A002 - the query parameter's name
@@ -71,7 +72,11 @@ async def history_filter(
     namespace: str | None,
     since: datetime | None = None,
     until: datetime | None = None,
+    tag: str | None = None,
+    kinds: tuple[str, ...] | None = None,
 ) -> history.HistoryFilter:
+    """What this caller asked for, limited to what they may see (the web UI's history
+    pages ask this too, so a user sees there exactly what /api shows them)."""
     caller = await api_caller(request)
     readable = await readable_namespaces(request, caller)
     for when, field in ((since, "since"), (until, "until")):
@@ -79,6 +84,8 @@ async def history_filter(
             raise RegistryError(
                 "INVALID_INPUT", f"{field} needs a time zone (e.g. Z)", {"field": field}
             )
+    if tag is not None and repository is None:  # (the index is by repository and tag)
+        raise RegistryError("INVALID_INPUT", "tag needs a repository", {"field": "tag"})
     return history.HistoryFilter(
         readable,
         caller.actor,
@@ -88,6 +95,8 @@ async def history_filter(
         namespace,
         since,
         until,
+        tag,
+        kinds,
     )
 
 
@@ -108,6 +117,10 @@ async def list_history(
         Parameter(max_length=255, pattern=TEXT, description="an event type, e.g. tag.moved"),
     ] = None,
     repository: Text = None,
+    tag: Annotated[
+        str | None,
+        Parameter(max_length=128, pattern=TEXT, description="with `repository`: one tag's events"),
+    ] = None,
     namespace: Text = None,
     since: Annotated[
         datetime | None, Parameter(description="events at or after (ISO 8601, with zone)")
@@ -122,7 +135,7 @@ async def list_history(
 ) -> Response[Envelope[HistoryPage]]:
     """The audit log, newest first."""
     services: Services = request.app.state.services
-    f = await history_filter(request, actor, type, repository, namespace, since, until)
+    f = await caller_filter(request, actor, type, repository, namespace, since, until, tag)
     before = event_position(cursor, "cursor")
     rows = await services.query(history.newest, f, before, limit + 1)
     more = len(rows) > limit
@@ -188,11 +201,11 @@ async def stream_history(
 ) -> ServerSentEvent:
     """New events, live."""
     services: Services = request.app.state.services
-    await history_filter(request, actor, type, repository, namespace)  # refuse bad input at once
+    await caller_filter(request, actor, type, repository, namespace)  # refuse bad input at once
 
     async def current() -> history.HistoryFilter:
         request.scope.pop("cyp_api_caller", None)  # type: ignore[misc] - the session anew
-        return await history_filter(request, actor, type, repository, namespace)
+        return await caller_filter(request, actor, type, repository, namespace)
 
     start = event_position(request.headers.get("last-event-id"), "Last-Event-ID")
     if start is None:

@@ -81,7 +81,7 @@ def _image(row: images.ImageRow, pulled: pulls.PullCount) -> Image:
 
 
 # -- listing and search ----------------------------------------------------------------------
-def _listing(
+def image_listing(
     readable: list[str] | None,
     namespace: str | None,
     search: str | None,
@@ -102,7 +102,7 @@ def _listing(
     return images.Listing(readable, namespace, search, sort, order, after)
 
 
-async def _page(services: Services, q: images.Listing, limit: int) -> ImagePage:
+async def image_page(services: Services, q: images.Listing, limit: int) -> ImagePage:
     if q.readable is not None and q.namespace is not None and q.namespace not in q.readable:
         return ImagePage([], 0, True, None)  # a namespace the caller may not read looks empty
     cap = images.count_cap(q)
@@ -138,8 +138,8 @@ async def list_images(
     services: Services = request.app.state.services
     caller = await api_caller(request)
     readable = await readable_namespaces(request, caller)
-    q = _listing(readable, namespace, None, sort, order, cursor)
-    return ok(await _page(services, q, limit))
+    q = image_listing(readable, namespace, None, sort, order, cursor)
+    return ok(await image_page(services, q, limit))
 
 
 @get("/api/images/search", tags=["images"], responses=errors())
@@ -164,12 +164,12 @@ async def search_images(
     services: Services = request.app.state.services
     caller = await api_caller(request)
     readable = await readable_namespaces(request, caller)
-    query = _listing(readable, namespace, q, sort, order, cursor)
-    return ok(await _page(services, query, limit))
+    query = image_listing(readable, namespace, q, sort, order, cursor)
+    return ok(await image_page(services, query, limit))
 
 
 # -- one image -------------------------------------------------------------------------------
-def _split(rest: str) -> tuple[str, str]:
+def split_image(rest: str) -> tuple[str, str]:
     """`/team/web/frontend/1.0` → ("team/web/frontend", "1.0"); 404 if it names no image."""
     name, _, tag = rest.lstrip("/").rpartition("/")
     if not is_valid_name(name) or not is_valid_tag(tag):
@@ -177,7 +177,9 @@ def _split(rest: str) -> tuple[str, str]:
     return name, tag
 
 
-async def _visible(request: Request[Any, Any, Any], name: str) -> tuple[Any, tuple[str, ...]]:
+async def visible_repository(
+    request: Request[Any, Any, Any], name: str
+) -> tuple[Any, tuple[str, ...]]:
     """(caller, their actions on `name`); 404 for a repository they may not even pull."""
     caller = await api_caller(request)
     actions = await api_actions(request, caller, name)
@@ -201,10 +203,10 @@ async def show_image(
     (a page of platforms). `limit`, `cursor` and `platform` apply to those pages only."""
     services: Services = request.app.state.services
     image, part_of, part = rest.partition("/-/")
-    name, tag = _split(image)
+    name, tag = split_image(image)
     if part_of and part not in PARTS:
         raise RegistryError("NOT_FOUND", f"no {part!r} of an image")
-    await _visible(request, name)
+    await visible_repository(request, name)
     if part_of:
         return ok(await PARTS[part](services, name, tag, limit, cursor, platform))
     return ok(await details(request, services, name, tag))
@@ -215,20 +217,31 @@ async def delete_image(
     request: Request[Any, Any, Any], rest: str
 ) -> Response[Envelope[ImageDeleted]]:
     """Delete a tag, and its manifest too when nothing else uses it."""
+    name, tag = split_image(rest)
+    return ok(await remove_tag(request, name, tag))
+
+
+async def tag_users(services: Services, name: str, tag: str, digest: str) -> list[str]:
+    """What else keeps the manifest of `name:tag`: its other tags, and indexes listing it."""
+    others = [t for t in await services.query(tags.pointing_at, name, digest) if t != tag]
+    return others + await services.query(manifests.parents, name, digest)
+
+
+async def remove_tag(request: Request[Any, Any, Any], name: str, tag: str) -> ImageDeleted:
+    """Delete a tag (for /api and the web UI alike), and its manifest when nothing else uses
+    it; DENIED without the delete permission, 404 where the caller may not even pull."""
     services: Services = request.app.state.services
-    name, tag = _split(rest)
-    caller, actions = await _visible(request, name)
+    caller, actions = await visible_repository(request, name)
     if "delete" not in actions:
         raise RegistryError("DENIED", f"you may not delete from {name!r}")
     row = await image_row(services, name, tag)
-    others = [t for t in await services.query(tags.pointing_at, name, row.digest) if t != tag]
-    in_index = await services.query(manifests.parents, name, row.digest)
+    kept = await tag_users(services, name, tag, row.digest)
     registry = services.registry
-    if others or in_index:
+    if kept:
         await services.command(registry.delete_tag, name, tag, caller.caller)
     else:
         await services.command(registry.delete_manifest, name, row.digest, [tag], caller.caller)
-    return ok(ImageDeleted(name, tag, row.digest, not (others or in_index)))
+    return ImageDeleted(name, tag, row.digest, not kept)
 
 
 route_handlers = [list_images, search_images, show_image, delete_image]

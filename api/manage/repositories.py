@@ -51,19 +51,16 @@ class RepositoryDeleted(msgspec.Struct):
     blobs: int
 
 
-@get("/api/repositories", tags=["repositories"], responses=errors())
-async def list_repositories(
-    request: Request[Any, Any, Any],
-    namespace: Namespace = None,
-    sort: Literal["name", "updated"] = "name",
-    order: Order = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
-) -> Response[Envelope[RepositoryPage]]:
-    """Repositories the caller may see, a page at a time."""
-    services: Services = request.app.state.services
-    caller = await api_caller(request)
-    readable = await readable_namespaces(request, caller)
+async def repository_page(
+    services: Services,
+    readable: list[str] | None,
+    namespace: str | None,
+    sort: str,
+    order: str | None,
+    limit: int,
+    cursor: str | None,
+) -> RepositoryPage:
+    """A page of the repositories in `readable` (None: all), for /api and the web UI."""
     order = order or repositories.DEFAULT_ORDER[sort]
     after = None
     if cursor is not None:
@@ -75,7 +72,7 @@ async def list_repositories(
                 {"field": "cursor"},
             )
     if readable is not None and namespace is not None and namespace not in readable:
-        return ok(RepositoryPage([], None))
+        return RepositoryPage([], None)
     rows = await services.query(
         repositories.listing, readable, namespace, sort, order, after, limit + 1
     )
@@ -103,7 +100,23 @@ async def list_repositories(
         next_cursor = keyset.encode(
             sort, order, [getattr(last, key) for key in repositories.SORTS[sort]]
         )
-    return ok(RepositoryPage(items, next_cursor))
+    return RepositoryPage(items, next_cursor)
+
+
+@get("/api/repositories", tags=["repositories"], responses=errors())
+async def list_repositories(
+    request: Request[Any, Any, Any],
+    namespace: Namespace = None,
+    sort: Literal["name", "updated"] = "name",
+    order: Order = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Response[Envelope[RepositoryPage]]:
+    """Repositories the caller may see, a page at a time."""
+    services: Services = request.app.state.services
+    caller = await api_caller(request)
+    readable = await readable_namespaces(request, caller)
+    return ok(await repository_page(services, readable, namespace, sort, order, limit, cursor))
 
 
 @delete(
@@ -117,9 +130,14 @@ async def delete_repository(
     name: Annotated[str, Parameter(description="the repository's name (may contain /)")],
 ) -> Response[Envelope[RepositoryDeleted]]:
     """Delete a repository: its tags, manifests and blob links go with it."""
+    return ok(await remove_repository(request, name.lstrip("/")))
+
+
+async def remove_repository(request: Request[Any, Any, Any], name: str) -> RepositoryDeleted:
+    """Delete a repository (for /api and the web UI alike): DENIED without the delete
+    permission, 404 for one that does not exist or the caller may not even pull."""
     services: Services = request.app.state.services
     caller = await api_caller(request)
-    name = name.lstrip("/")
     unknown = RegistryError("NAME_UNKNOWN", f"repository {name!r} not found", {"name": name})
     if not is_valid_name(name):
         raise unknown
@@ -132,7 +150,7 @@ async def delete_repository(
     await services.command(
         services.registry.delete_repository, name, tags, manifests, blobs, caller.caller
     )
-    return ok(RepositoryDeleted(name, len(tags), len(manifests), len(blobs)))
+    return RepositoryDeleted(name, len(tags), len(manifests), len(blobs))
 
 
 route_handlers = [list_repositories, delete_repository]

@@ -10,7 +10,7 @@ from litestar import Response
 from litestar.datastructures import CacheControlHeader
 from litestar.static_files import create_static_files_router
 
-from api.web import account, admin, dashboard, language, signing_in
+from api.web import account, admin, dashboard, history, images, language, signing_in
 from api.web.security import CSP
 
 _STATIC = Path(__file__).parent / "static"
@@ -35,7 +35,9 @@ route_handlers = [
     *signing_in.route_handlers,
     *language.route_handlers,
     *account.route_handlers,
+    *images.route_handlers,
     *admin.route_handlers,
+    *history.route_handlers,
     *dashboard.route_handlers,
     static_files,
 ]

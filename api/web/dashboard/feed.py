@@ -16,9 +16,9 @@ from litestar.response import ServerSentEvent
 
 from api.manage.history import (
     HistoryEvent,
+    caller_filter,
     event_position,
     history_event,
-    history_filter,
     live_events,
 )
 from api.web import i18n
@@ -154,7 +154,7 @@ async def latest(request: Request[Any, Any, Any], upto: int) -> list[str]:
     """The lines of the newest events the caller may see, up to position `upto` (the live
     stream continues after it), newest first."""
     services = request.app.state.services
-    f = await history_filter(request, None, None, None, None)
+    f = await caller_filter(request, None, None, None, None)
     rows = await services.query(history.newest, f, upto + 1, LATEST)
     language = language_of(request)
     return [line(history_event(row), language) for row in rows]
@@ -165,14 +165,14 @@ async def event_stream(request: Request[Any, Any, Any]) -> ServerSentEvent:
     """New events, live, as the session cookie's user may see them; resuming after
     `Last-Event-ID` (the browser reconnecting) or `?after=` (the page's newest line)."""
     await signed_in(request)
-    await history_filter(request, None, None, None, None)
+    await caller_filter(request, None, None, None, None)
     services = request.app.state.services
     language = language_of(request)
 
     async def current() -> history.HistoryFilter:
         request.scope.pop("cyp_api_caller", None)  # type: ignore[misc] - the session anew
         await signed_in(request)
-        return await history_filter(request, None, None, None, None)
+        return await caller_filter(request, None, None, None, None)
 
     start = event_position(request.headers.get("last-event-id"), "Last-Event-ID")
     if start is None:
